@@ -1,0 +1,92 @@
+import { scalar, type Scalar, type Tensor } from '@tensorflow/tfjs-core';
+import { EmosensError } from './errors.js';
+import type { Loss, SignalName, Signals, StepContext } from './types.js';
+
+function isTensor(value: unknown): value is Tensor {
+  return typeof value === 'object' && value !== null && 'dataId' in value && 'shape' in value;
+}
+
+/**
+ * Creates the context of one step.
+ *
+ * A number loss becomes a float32 scalar tensor the first time a block asks for it, so
+ * blocks always compute on tensors and a tensor loss is never read back to the CPU.
+ */
+export function createStepContext(loss?: Loss): StepContext {
+  if (loss !== undefined) validateLoss(loss);
+  const signals: Partial<Record<string, unknown>> = {};
+  const publishers: Record<string, string> = {};
+  let lossTensor: Scalar | undefined;
+
+  return {
+    loss,
+    signals: signals as Partial<Signals>,
+    requireLoss(block: string): Scalar {
+      if (loss === undefined) {
+        throw new EmosensError(
+          'MISSING_LOSS',
+          `Block '${block}' needs this step's loss, but none was given. ` +
+            'Pass it with the step, e.g. step(grads, { loss }).',
+        );
+      }
+      if (lossTensor === undefined) {
+        lossTensor = typeof loss === 'number' ? scalar(loss, 'float32') : (loss as Scalar);
+      }
+      return lossTensor;
+    },
+    publish<K extends SignalName>(name: K, value: Signals[K], block: string): void {
+      const previous = publishers[name];
+      if (previous !== undefined) {
+        throw new EmosensError(
+          'DUPLICATE_SIGNAL',
+          `Block '${block}' published signal '${name}', which block '${previous}' already ` +
+            'published this step. Each signal is published by one block per step.',
+        );
+      }
+      publishers[name] = block;
+      signals[name] = value;
+    },
+    read<K extends SignalName>(name: K, block: string): Signals[K] {
+      if (!(name in publishers)) {
+        const known = Object.keys(publishers);
+        throw new EmosensError(
+          'MISSING_SIGNAL',
+          `Block '${block}' reads signal '${name}', but no earlier block in the chain published ` +
+            `it this step (published so far: ${known.length ? known.join(', ') : 'none'}). ` +
+            `Put the block that produces '${name}' before '${block}' in the chain.`,
+        );
+      }
+      return signals[name] as Signals[K];
+    },
+    has(name: SignalName): boolean {
+      return name in publishers;
+    },
+  };
+}
+
+/** Checks that a loss is a finite-typed number or a float scalar tensor. */
+export function validateLoss(loss: unknown): asserts loss is Loss {
+  if (typeof loss === 'number') return;
+  if (isTensor(loss)) {
+    if (loss.size !== 1) {
+      throw new EmosensError(
+        'INVALID_LOSS',
+        `loss: expected a number or a scalar tensor, got a tensor of shape [${loss.shape.join(', ')}].`,
+      );
+    }
+    if (loss.dtype !== 'float32') {
+      throw new EmosensError('INVALID_LOSS', `loss: expected a float32 tensor, got dtype ${loss.dtype}.`);
+    }
+    if (loss.isDisposed) {
+      throw new EmosensError('INVALID_LOSS', 'loss: the tensor was already disposed.');
+    }
+    return;
+  }
+  throw new EmosensError('INVALID_LOSS', `loss: expected a number or a scalar tensor, got ${describe(loss)}.`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}

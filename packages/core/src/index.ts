@@ -1,0 +1,37 @@
+export type {
+  GradientTransformation,
+  Loss,
+  Params,
+  SignalName,
+  Signals,
+  StateOf,
+  StateValue,
+  StepContext,
+  TensorMap,
+  UpdateResult,
+  Updates,
+} from './types.js';
+export { EmosensError, type EmosensErrorCode } from './errors.js';
+export { createStepContext, validateLoss } from './context.js';
+export { check, validateGradients, validateParams, type ValidateGradientsOptions } from './validate.js';
+export { chain, type ChainState, type NamedChainState } from './chain.js';
+export { identity, stateless, type EmptyState } from './stateless.js';
+export { partition, type PartitionState } from './partition.js';
+export { initPerParameter, updatePerParameter, type PerParameter } from './per-parameter.js';
+export { applyUpdates } from './apply-updates.js';
+export { runTransform, type RunStepOptions, type RunStepResult } from './run-step.js';
+export {
+  StatefulOptimizer,
+  statefulOptimizer,
+  type StatefulOptimizerOptions,
+  type StepOptions,
+} from './stateful-optimizer.js';
+export {
+  collectTensors,
+  disposeReplaced,
+  disposeState,
+  flattenState,
+  isTensor,
+  unflattenState,
+  type StateLeaf,
+} from './state-tree.js';

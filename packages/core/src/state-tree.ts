@@ -1,0 +1,99 @@
+import { dispose, type Tensor } from '@tensorflow/tfjs-core';
+import { EmosensError } from './errors.js';
+import type { StateValue } from './types.js';
+
+function isTensor(value: unknown): value is Tensor {
+  return typeof value === 'object' && value !== null && 'dataId' in value && 'shape' in value && 'dtype' in value;
+}
+
+/** One leaf of a state tree, addressed by its path (keys and indices joined with `/`). */
+export interface StateLeaf {
+  readonly path: string;
+  readonly value: Tensor | number | boolean | string;
+}
+
+/** Lists the leaves of a state tree in a fixed order (object keys sorted), with their paths. */
+export function flattenState(state: unknown, prefix = ''): StateLeaf[] {
+  const out: StateLeaf[] = [];
+  const visit = (value: unknown, path: string): void => {
+    if (isTensor(value) || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') {
+      out.push({ path, value });
+    } else if (Array.isArray(value)) {
+      value.forEach((v, i) => visit(v, path ? `${path}/${i}` : String(i)));
+    } else if (typeof value === 'object' && value !== null) {
+      for (const key of Object.keys(value).sort()) {
+        visit((value as Record<string, unknown>)[key], path ? `${path}/${key}` : key);
+      }
+    } else if (value !== undefined) {
+      throw new EmosensError('INVALID_STATE', `state at '${path || '(root)'}' is not plain data (got ${typeof value}).`);
+    }
+  };
+  visit(state, prefix);
+  return out;
+}
+
+/**
+ * Rebuilds a state tree with the shape of `template`, taking each leaf from `leaves`
+ * by path. Every leaf of the template must be present with a matching kind (and shape,
+ * for tensors).
+ */
+export function unflattenState<S>(template: S, leaves: ReadonlyMap<string, StateLeaf['value']>): S {
+  const build = (value: unknown, path: string): unknown => {
+    if (isTensor(value) || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') {
+      const next = leaves.get(path);
+      if (next === undefined) {
+        throw new EmosensError('INVALID_STATE', `restoring state: no value for '${path}'.`);
+      }
+      if (isTensor(value)) {
+        if (!isTensor(next) || next.shape.join(',') !== value.shape.join(',')) {
+          throw new EmosensError(
+            'INVALID_STATE',
+            `restoring state: '${path}' must be a tensor of shape [${value.shape.join(', ')}].`,
+          );
+        }
+      } else if (typeof next !== typeof value) {
+        throw new EmosensError('INVALID_STATE', `restoring state: '${path}' must be a ${typeof value}.`);
+      }
+      return next;
+    }
+    if (Array.isArray(value)) return value.map((v, i) => build(v, path ? `${path}/${i}` : String(i)));
+    if (typeof value === 'object' && value !== null) {
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(value)) {
+        out[key] = build((value as Record<string, unknown>)[key], path ? `${path}/${key}` : key);
+      }
+      return out;
+    }
+    return value;
+  };
+  return build(template, '') as S;
+}
+
+/** Every distinct tensor in a tree of plain data. */
+export function collectTensors(...trees: unknown[]): Set<Tensor> {
+  const found = new Set<Tensor>();
+  const visit = (value: unknown): void => {
+    if (isTensor(value)) found.add(value);
+    else if (Array.isArray(value)) value.forEach(visit);
+    else if (typeof value === 'object' && value !== null) Object.values(value).forEach(visit);
+  };
+  trees.forEach(visit);
+  return found;
+}
+
+/**
+ * Disposes the tensors of `old` that are not also held by one of `keep`: how a caller
+ * releases a replaced state without freeing tensors the new state carried over.
+ */
+export function disposeReplaced(old: unknown, ...keep: unknown[]): void {
+  const kept = collectTensors(...keep);
+  const stale = [...collectTensors(old)].filter((t) => !kept.has(t) && !t.isDisposed);
+  dispose(stale);
+}
+
+/** Disposes every tensor in a state tree. */
+export function disposeState(state: StateValue | undefined): void {
+  dispose([...collectTensors(state)]);
+}
+
+export { isTensor };

@@ -1,0 +1,126 @@
+import { dispose, variable, type Tensor, type Variable } from '@tensorflow/tfjs-core';
+import { applyUpdates } from './apply-updates.js';
+import { EmosensError } from './errors.js';
+import { runTransform } from './run-step.js';
+import { disposeReplaced, disposeState } from './state-tree.js';
+import type { GradientTransformation, Loss, SignalName, Signals, StateValue, TensorMap, Updates } from './types.js';
+import { validateParams } from './validate.js';
+
+export interface StatefulOptimizerOptions {
+  /** Allow steps whose gradients cover only some parameters (default false). */
+  readonly allowMissing?: boolean;
+}
+
+export interface StepOptions {
+  /** This step's loss: a number, or a scalar tensor to keep the step free of readbacks. */
+  readonly loss?: Loss;
+}
+
+/**
+ * A transform together with the parameters it trains and its state: the small
+ * stateful wrapper for code that does not want to thread state by hand.
+ *
+ * ```ts
+ * const opt = statefulOptimizer(chain(scaleByAdam(), scaleByLearningRate(1e-2)), { w });
+ * const { value, grads } = tf.variableGrads(() => loss(opt.params.w));
+ * opt.step(grads, { loss: value });
+ * ```
+ */
+export class StatefulOptimizer<S extends StateValue = StateValue> {
+  /** The trained parameters, as variables updated in place by each step. */
+  readonly params: Readonly<Record<string, Variable>>;
+  private currentState: S;
+  private lastSignals: Partial<Signals> = {};
+  private steps = 0;
+  private readonly owned: Variable[];
+  private readonly allowMissing: boolean;
+
+  constructor(
+    readonly transform: GradientTransformation<S>,
+    params: TensorMap,
+    options: StatefulOptimizerOptions = {},
+  ) {
+    validateParams(params, transform.name);
+    const vars: Record<string, Variable> = {};
+    this.owned = [];
+    for (const [name, p] of Object.entries(params)) {
+      if (typeof (p as Partial<Variable>).assign === 'function') {
+        vars[name] = p as Variable;
+      } else {
+        const v = variable(p, true, undefined, 'float32');
+        this.owned.push(v);
+        vars[name] = v;
+      }
+    }
+    this.params = vars;
+    this.allowMissing = options.allowMissing ?? false;
+    this.currentState = transform.init(this.params);
+  }
+
+  /** The transform's current state (plain data; read it, do not dispose it). */
+  get state(): S {
+    return this.currentState;
+  }
+
+  /** How many steps have succeeded. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** The signals published during the last step (e.g. `emotion`, `calm`). */
+  get signals(): Readonly<Partial<Signals>> {
+    return this.lastSignals;
+  }
+
+  /**
+   * Reads a scalar signal of the last step as a number (this reads the value back from
+   * the device: call it between steps, not inside a training hot loop).
+   */
+  readSignal(name: SignalName): number | undefined {
+    const value = (this.lastSignals as Record<string, unknown>)[name] as Tensor | undefined;
+    if (value === undefined) return undefined;
+    return value.dataSync()[0];
+  }
+
+  /**
+   * Runs one step: transforms `grads` through the chain and adds the result to the
+   * parameters. On error nothing changes (parameters, state and step count).
+   */
+  step(grads: Updates, options: StepOptions = {}): void {
+    const result = runTransform(this.transform, this.params, this.currentState, grads, {
+      ...(options.loss !== undefined ? { loss: options.loss } : {}),
+      allowMissing: this.allowMissing,
+    });
+    applyUpdates(this.params, result.updates);
+    const keep = [result.state, result.signals, this.params, options.loss];
+    disposeReplaced(this.currentState, ...keep);
+    disposeReplaced(this.lastSignals, ...keep);
+    disposeReplaced(result.updates, grads, ...keep);
+    this.currentState = result.state;
+    this.lastSignals = result.signals;
+    this.steps += 1;
+  }
+
+  /** Replaces the state, e.g. one restored from a checkpoint. The old state is released. */
+  setState(state: S): void {
+    if (state === undefined) throw new EmosensError('INVALID_STATE', 'setState: expected a state.');
+    disposeReplaced(this.currentState, state);
+    this.currentState = state;
+  }
+
+  /** Releases the state, the last signals and any variables this object created. */
+  dispose(): void {
+    disposeState(this.currentState);
+    disposeReplaced(this.lastSignals, this.currentState);
+    dispose(this.owned);
+  }
+}
+
+/** Creates a {@link StatefulOptimizer}. */
+export function statefulOptimizer<S extends StateValue>(
+  transform: GradientTransformation<S>,
+  params: TensorMap,
+  options: StatefulOptimizerOptions = {},
+): StatefulOptimizer<S> {
+  return new StatefulOptimizer(transform, params, options);
+}

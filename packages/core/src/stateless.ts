@@ -1,0 +1,39 @@
+import type { Tensor } from '@tensorflow/tfjs-core';
+import type { GradientTransformation, Params, StepContext, Updates } from './types.js';
+
+/** The empty state of a stateless block. */
+export type EmptyState = Readonly<Record<string, never>>;
+
+const EMPTY: EmptyState = Object.freeze({});
+
+/**
+ * A block without state from a per-parameter function:
+ * `u_out[name] = fn(u_in[name], params[name], context, name)`.
+ *
+ * ```ts
+ * const scaleByHalf = stateless('scaleByHalf', (u) => tf.mul(u, 0.5));
+ * ```
+ */
+export function stateless(
+  name: string,
+  fn: (update: Tensor, param: Tensor, context: StepContext, paramName: string) => Tensor,
+): GradientTransformation<EmptyState> {
+  return {
+    name,
+    init: () => EMPTY,
+    update(updates: Updates, state: EmptyState, params: Params, context: StepContext) {
+      const out: Record<string, Tensor> = {};
+      for (const [key, u] of Object.entries(updates)) out[key] = fn(u, params[key]!, context, key);
+      return { updates: out, state };
+    },
+  };
+}
+
+/** The block that passes updates through unchanged. */
+export function identity(): GradientTransformation<EmptyState> {
+  return {
+    name: 'identity',
+    init: () => EMPTY,
+    update: (updates: Updates, state: EmptyState) => ({ updates, state }),
+  };
+}

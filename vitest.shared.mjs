@@ -1,0 +1,35 @@
+// Shared vitest settings: every package's tests run against the TypeScript
+// sources of its workspace dependencies, so no build is needed first.
+import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.dirname(fileURLToPath(import.meta.url));
+
+/** Maps `@emosens/<name>` to `packages/<name>/src/index.ts` for each workspace package. */
+function sourceAliases() {
+  const dir = path.join(root, 'packages');
+  return readdirSync(dir)
+    .filter((name) => existsSync(path.join(dir, name, 'src', 'index.ts')))
+    .map((name) => ({
+      find: new RegExp(`^@emosens/${name}$`),
+      replacement: path.join(dir, name, 'src', 'index.ts'),
+    }));
+}
+
+/** @param {string} configUrl the package's `import.meta.url` */
+export function sharedTestConfig(configUrl) {
+  return {
+    root: path.dirname(fileURLToPath(configUrl)),
+    resolve: { alias: sourceAliases() },
+    test: {
+      include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
+      setupFiles: existsSync(path.join(path.dirname(fileURLToPath(configUrl)), 'test', 'setup.ts')) ? ['test/setup.ts'] : [],
+      environment: 'node',
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
+      pool: 'forks',
+      server: { deps: { inline: [/@emosens\//] } },
+    },
+  };
+}
