@@ -26,6 +26,8 @@ export function sharedTestConfig(configUrl) {
       include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
       setupFiles: existsSync(path.join(path.dirname(fileURLToPath(configUrl)), 'test', 'setup.ts')) ? ['test/setup.ts'] : [],
       environment: 'node',
+      // The JSON report is what `scripts/summarize-tests.mjs` adds up across packages.
+      reporters: ['default', ['json', { outputFile: '.vitest/results.json' }]],
       testTimeout: 60_000,
       hookTimeout: 60_000,
       pool: 'forks',
