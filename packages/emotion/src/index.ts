@@ -1,0 +1,7 @@
+export {
+  calmSignal,
+  emotionScalar,
+  trackEmotion,
+  type EmotionState,
+  type TrackEmotionOptions,
+} from './track-emotion.js';

@@ -1,0 +1,119 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check, type GradientTransformation, type Params, type StepContext, type Updates } from '@emosens/core';
+
+declare module '@emosens/core' {
+  interface Signals {
+    /** The emotion scalar of this step, `tanh(gain * (short - long))`, in (-1, 1). Float32 scalar. */
+    emotion: tf.Scalar;
+    /** The calm signal after this step (`should_stop` in the reference). Bool scalar. */
+    calm: tf.Scalar;
+  }
+}
+
+/** Options of {@link trackEmotion}. Defaults are the reference's. */
+export interface TrackEmotionOptions {
+  /** Weight of the new loss in the short average. Default 0.3. */
+  readonly shortRate?: number;
+  /** Weight of the new loss in the long average. Default 0.01. */
+  readonly longRate?: number;
+  /** Gain inside the tanh. Default 5. */
+  readonly gain?: number;
+  /** How many recent scalars the calm signal looks at. Default 32. */
+  readonly calmWindow?: number;
+  /** Calm needs mean |scalar| below this. Default 0.05. */
+  readonly calmMeanBelow?: number;
+  /** Calm needs the (population) variance of the scalars below this. Default 0.005. */
+  readonly calmVarianceBelow?: number;
+}
+
+/**
+ * State of {@link trackEmotion}. Every field except `count` is a tensor, so the
+ * emotion path never needs to read values back from the device.
+ */
+export type EmotionState = {
+  /** Steps seen so far (a plain number: it does not depend on tensor values). */
+  readonly count: number;
+  /** Short loss average, float32 scalar. */
+  readonly short: tf.Scalar;
+  /** Long loss average, float32 scalar. */
+  readonly long: tf.Scalar;
+  /** The last emotion scalar, float32 scalar. */
+  readonly scalar: tf.Scalar;
+  /** The last `calmWindow` scalars, oldest first, float32 of shape [calmWindow]; unfilled slots are 0. */
+  readonly history: tf.Tensor1D;
+  /** The last calm signal, bool scalar. */
+  readonly calm: tf.Scalar;
+};
+
+/** The emotion scalar of given short and long averages: `tanh(gain * (short - long))`. */
+export function emotionScalar(short: tf.Scalar, long: tf.Scalar, gain = 5): tf.Scalar {
+  return tf.tanh(tf.mul(tf.sub(short, long), gain));
+}
+
+/**
+ * The calm signal of a window of scalars: `mean(|s|) < meanBelow` and
+ * `var(s) < varianceBelow` (population variance), and only once the window is full.
+ */
+export function calmSignal(history: tf.Tensor1D, filled: boolean, meanBelow = 0.05, varianceBelow = 0.005): tf.Scalar {
+  if (!filled) return tf.scalar(false, 'bool');
+  const { variance } = tf.moments(history);
+  return tf.logicalAnd(tf.less(tf.mean(tf.abs(history)), meanBelow), tf.less(variance, varianceBelow)) as tf.Scalar;
+}
+
+/**
+ * Tracks the emotion of training from its loss and publishes two signals each step:
+ * `emotion` (the emotion scalar) and `calm` (the should-stop signal). Updates pass
+ * through unchanged: this block only listens.
+ *
+ * ```
+ * short_t = 0.3 * loss_t + 0.7 * short_{t-1}      (short_0 = loss_0)
+ * long_t  = 0.01 * loss_t + 0.99 * long_{t-1}     (long_0 = loss_0)
+ * s_t     = tanh(5 * (short_t - long_t))
+ * calm_t  = |history| = 32  and  mean(|s|) < 0.05  and  var(s) < 0.005
+ * ```
+ *
+ * Needs the step's loss (a number or a scalar tensor); throws `MISSING_LOSS` without
+ * one. When the loss is a tensor, nothing is read back to the CPU.
+ *
+ * Differs from the PyTorch reference: the reference appends the scalar to its calm
+ * history once per parameter tensor, so its window spans 32 / (number of tensors)
+ * steps; here the history holds one scalar per step, which is what the signal means.
+ *
+ * ```ts
+ * const tx = chain(trackEmotion(), scaleByAdam(), scaleByLearningRate(1e-3));
+ * ```
+ */
+export function trackEmotion(options: TrackEmotionOptions = {}): GradientTransformation<EmotionState> {
+  const name = 'trackEmotion';
+  const shortRate = check.number(name, 'shortRate', options.shortRate ?? 0.3, { min: 0, max: 1 });
+  const longRate = check.number(name, 'longRate', options.longRate ?? 0.01, { min: 0, max: 1 });
+  const gain = check.number(name, 'gain', options.gain ?? 5, { min: 0, minExclusive: true });
+  const window = check.integer(name, 'calmWindow', options.calmWindow ?? 32);
+  const meanBelow = check.number(name, 'calmMeanBelow', options.calmMeanBelow ?? 0.05, { min: 0 });
+  const varianceBelow = check.number(name, 'calmVarianceBelow', options.calmVarianceBelow ?? 0.005, { min: 0 });
+
+  return {
+    name,
+    init: (_params: Params) => ({
+      count: 0,
+      short: tf.scalar(0),
+      long: tf.scalar(0),
+      scalar: tf.scalar(0),
+      history: tf.zeros([window]) as tf.Tensor1D,
+      calm: tf.scalar(false, 'bool'),
+    }),
+    update(updates: Updates, state: EmotionState, _params: Params, context: StepContext) {
+      const loss = context.requireLoss(name);
+      const first = state.count === 0;
+      const short = first ? tf.clone(loss) : tf.add(tf.mul(loss, shortRate), tf.mul(state.short, 1 - shortRate));
+      const long = first ? tf.clone(loss) : tf.add(tf.mul(loss, longRate), tf.mul(state.long, 1 - longRate));
+      const scalar = emotionScalar(short, long, gain);
+      const history = tf.concat([tf.slice(state.history, [1], [window - 1]), tf.reshape(scalar, [1])]) as tf.Tensor1D;
+      const count = state.count + 1;
+      const calm = calmSignal(history, count >= window, meanBelow, varianceBelow);
+      context.publish('emotion', scalar, name);
+      context.publish('calm', calm, name);
+      return { updates, state: { count, short, long, scalar, history, calm } };
+    },
+  };
+}

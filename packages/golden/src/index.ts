@@ -1,0 +1,14 @@
+export { GoldenFormatError, parseCase, type GoldenCase, type GoldenHyper, type GoldenStep } from './format.js';
+export {
+  describeResult,
+  familyOf,
+  optimizerFor,
+  referenceState,
+  runCase,
+  type CaseResult,
+  type Family,
+  type Mismatch,
+  type RunCaseOptions,
+} from './run-case.js';
+export { listCaseFiles, loadCase, runDirectory, type DirectoryReport, type LoadedCase } from './run-directory.js';
+export { findGoldenDir } from './find-golden-dir.js';

@@ -1,0 +1,18 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { stateless, type EmptyState, type GradientTransformation } from '@emosens/core';
+
+/**
+ * Replaces each update by its sign (Lion-style, Chen et al., arXiv 2302.06675): `u = sign(u)`.
+ *
+ * ```ts
+ * chain(scaleByLionMoment(), scaleBySign(), scaleByLearningRate(1e-4))
+ * ```
+ */
+export function scaleBySign(): GradientTransformation<EmptyState> {
+  return stateless('scaleBySign', (u) => tf.sign(u));
+}
+
+/** Squashes each update smoothly into (-1, 1): `u = u / (1 + |u|)`. */
+export function scaleBySoftsign(): GradientTransformation<EmptyState> {
+  return stateless('scaleBySoftsign', (u) => tf.div(u, tf.add(tf.abs(u), 1)));
+}

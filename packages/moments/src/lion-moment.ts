@@ -1,0 +1,38 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check, initPerParameter, updatePerParameter, type GradientTransformation, type PerParameter } from '@emosens/core';
+
+/** Options of {@link scaleByLionMoment}. */
+export interface LionMomentOptions {
+  /** Weight of the moment in the outgoing direction. Default 0.9. */
+  readonly b1?: number;
+  /** Decay of the moment itself. Default 0.99. */
+  readonly b2?: number;
+}
+
+/** State of {@link scaleByLionMoment}: the moment per parameter (`exp_avg`), each its parameter's shape. */
+export type LionMomentState = PerParameter<tf.Tensor>;
+
+/**
+ * Lion's interpolated direction (Chen et al., arXiv 2302.06675), before the sign:
+ *
+ * ```
+ * u = b1 * m + (1 - b1) * g
+ * m = b2 * m + (1 - b2) * g           (after u is taken)
+ * ```
+ *
+ * Follow it with `scaleBySign()` for Lion and EmoCats.
+ */
+export function scaleByLionMoment(options: LionMomentOptions = {}): GradientTransformation<LionMomentState> {
+  const name = 'scaleByLionMoment';
+  const b1 = check.number(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1 });
+  const b2 = check.number(name, 'b2', options.b2 ?? 0.99, { min: 0, max: 1 });
+  return {
+    name,
+    init: (params) => initPerParameter(params, (p) => tf.zerosLike(p)),
+    update: (updates, state, params) =>
+      updatePerParameter(updates, state, params, (g, m) => ({
+        update: tf.add(tf.mul(g, 1 - b1), tf.mul(m, b1)),
+        state: tf.add(tf.mul(m, b2), tf.mul(g, 1 - b2)),
+      })),
+  };
+}

@@ -1,0 +1,30 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Exponential moving average: `beta * m + (1 - beta) * x`. The one place moments are updated. */
+export function updateMoment(m: tf.Tensor, x: tf.Tensor, beta: number): tf.Tensor {
+  return tf.add(tf.mul(m, beta), tf.mul(x, 1 - beta));
+}
+
+/** Bias correction denominator after `count` updates: `1 - beta^count`. */
+export function biasCorrection(beta: number, count: number): number {
+  return 1 - beta ** count;
+}
+
+/**
+ * Factored second-moment statistics of a tensor of rank >= 2 (over its first axis and
+ * the rest): `r = mean(g^2 over all axes but 0) + eps` of shape `[d0]`, and
+ * `c = mean(g^2 over axis 0) + eps` of shape `[d1, ..., dn]`.
+ */
+export function factoredStatistics(g: tf.Tensor, eps: number): { r: tf.Tensor1D; c: tf.Tensor } {
+  const sq = tf.square(g);
+  const rest = Array.from({ length: g.rank - 1 }, (_, i) => i + 1);
+  const r = tf.add(tf.mean(sq, rest), eps) as tf.Tensor1D;
+  const c = tf.add(tf.mean(sq, 0), eps);
+  return { r, c };
+}
+
+/** The outer product `r ⊗ c` of a row vector `[d0]` and a column tensor `[d1, ..., dn]`. */
+export function outerProduct(r: tf.Tensor1D, c: tf.Tensor): tf.Tensor {
+  const rowShape = [r.shape[0], ...c.shape.map(() => 1)];
+  return tf.mul(tf.reshape(r, rowShape), tf.expandDims(c, 0));
+}

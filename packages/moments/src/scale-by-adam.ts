@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check, initPerParameter, updatePerParameter, type GradientTransformation, type PerParameter } from '@emosens/core';
+import { biasCorrection, updateMoment } from './moment-math.js';
+
+/** Options of {@link scaleByAdam}. */
+export interface ScaleByAdamOptions {
+  /** Decay of the first moment. Default 0.9. */
+  readonly b1?: number;
+  /** Decay of the second moment. Default 0.999. */
+  readonly b2?: number;
+  /** Added to the root of the second moment. Default 1e-8. */
+  readonly eps?: number;
+  /** Divide the moments by `1 - beta^t` (Adam). Default true; the Emo optimizers use false. */
+  readonly biasCorrection?: boolean;
+}
+
+/** State of {@link scaleByAdam}. */
+export type AdamState = {
+  /** Updates seen so far. */
+  readonly count: number;
+  /** First moment per parameter (`exp_avg`), each the shape of its parameter. */
+  readonly mu: PerParameter<tf.Tensor>;
+  /** Second moment per parameter (`exp_avg_sq`), each the shape of its parameter. */
+  readonly nu: PerParameter<tf.Tensor>;
+};
+
+/**
+ * Rescales updates by Adam's moments (Kingma & Ba, arXiv 1412.6980).
+ *
+ * ```
+ * m = b1 * m + (1 - b1) * g
+ * v = b2 * v + (1 - b2) * g^2
+ * u = (m / bc1) / (sqrt(v) / sqrt(bc2) + eps)     bc_i = 1 - b_i^t, or 1 without bias correction
+ * ```
+ *
+ * The order of operations follows `torch.optim.Adam`, so a float32 run matches it.
+ *
+ * ```ts
+ * const adam = chain(scaleByAdam(), scaleByLearningRate(1e-3));
+ * ```
+ */
+export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
+  const name = 'scaleByAdam';
+  const b1 = check.number(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1, maxExclusive: true });
+  const b2 = check.number(name, 'b2', options.b2 ?? 0.999, { min: 0, max: 1, maxExclusive: true });
+  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const corrected = check.boolean(name, 'biasCorrection', options.biasCorrection ?? true);
+
+  return {
+    name,
+    init: (params) => ({
+      count: 0,
+      mu: initPerParameter(params, (p) => tf.zerosLike(p)),
+      nu: initPerParameter(params, (p) => tf.zerosLike(p)),
+    }),
+    update(updates, state, params) {
+      const count = state.count + 1;
+      const bc1 = corrected ? biasCorrection(b1, count) : 1;
+      const bc2 = corrected ? Math.sqrt(biasCorrection(b2, count)) : 1;
+      const nu: Record<string, tf.Tensor> = { ...state.nu };
+      const r = updatePerParameter(updates, state.mu, params, (g, m, _p, key) => {
+        const mNext = updateMoment(m, g, b1);
+        const vNext = updateMoment(state.nu[key]!, tf.square(g), b2);
+        nu[key] = vNext;
+        const denom = tf.add(corrected ? tf.div(tf.sqrt(vNext), bc2) : tf.sqrt(vNext), eps);
+        const u = tf.div(corrected ? tf.div(mNext, bc1) : mNext, denom);
+        return { update: u, state: mNext };
+      });
+      return { updates: r.updates, state: { count, mu: r.state, nu } };
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  check,
+  EmosensError,
+  initPerParameter,
+  updatePerParameter,
+  type GradientTransformation,
+  type PerParameter,
+} from '@emosens/core';
+import { factoredStatistics, outerProduct, updateMoment } from './moment-math.js';
+
+/** Options of {@link scaleByFactoredRms}. */
+export interface ScaleByFactoredRmsOptions {
+  /** Decay of the row and column averages. Default 0.9 (EmoAiry uses its beta1 here). */
+  readonly decay?: number;
+  /** Added to the statistics and to the root of their product. Default 1e-8. */
+  readonly eps?: number;
+}
+
+/** Per-parameter state of {@link scaleByFactoredRms}. */
+export type FactoredRmsState = PerParameter<{
+  /** Row average (`exp_avg_r`), shape `[d0]`. */
+  readonly row: tf.Tensor1D;
+  /** Column average (`exp_avg_c`), shape `[d1, ..., dn]`. */
+  readonly col: tf.Tensor;
+}>;
+
+/**
+ * Rescales updates of rank >= 2 parameters by factored row/column statistics (the
+ * EmoAiry second moment, Adafactor-like), keeping `d0 + d1*...*dn` numbers per
+ * parameter instead of one per entry.
+ *
+ * ```
+ * r = mean(g^2 over axes 1..n) + eps          c = mean(g^2 over axis 0) + eps
+ * R = decay * R + (1 - decay) * sqrt(r)       C = decay * C + (1 - decay) * sqrt(c)
+ * u = g / (sqrt(R ⊗ C) + eps)
+ * ```
+ *
+ * As in the reference, the averages decay with beta1 and average the square roots.
+ * Route vectors elsewhere with `partition` (it throws on rank < 2).
+ */
+export function scaleByFactoredRms(options: ScaleByFactoredRmsOptions = {}): GradientTransformation<FactoredRmsState> {
+  const name = 'scaleByFactoredRms';
+  const decay = check.number(name, 'decay', options.decay ?? 0.9, { min: 0, max: 1, maxExclusive: true });
+  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+
+  return {
+    name,
+    init: (params) =>
+      initPerParameter(params, (p, key) => {
+        if (p.rank < 2) {
+          throw new EmosensError(
+            'INVALID_OPTION',
+            `${name}: parameter '${key}' has rank ${p.rank}; factored moments need rank >= 2 (route it with partition).`,
+          );
+        }
+        return { row: tf.zeros([p.shape[0]!]) as tf.Tensor1D, col: tf.zeros(p.shape.slice(1)) };
+      }),
+    update: (updates, state, params) =>
+      updatePerParameter(updates, state, params, (g, s) => {
+        const { r, c } = factoredStatistics(g, eps);
+        const row = updateMoment(s.row, tf.sqrt(r), decay) as tf.Tensor1D;
+        const col = updateMoment(s.col, tf.sqrt(c), decay);
+        const u = tf.div(g, tf.add(tf.sqrt(outerProduct(row, col)), eps));
+        return { update: u, state: { row, col } };
+      }),
+  };
+}

@@ -1,0 +1,2 @@
+export { adam, adamw, emoAiry, emoCats, emoSens } from './optimizers.js';
+export type { EmoCatsOptions, EmoOptions, OptimizerOptions } from './options.js';

@@ -1,0 +1,62 @@
+import { check, EmosensError } from '@emosens/core';
+
+/** Options shared by the optimizers. Missing keys take the reference defaults. */
+export interface OptimizerOptions {
+  /** Learning rate. Default 1e-3. */
+  readonly lr?: number;
+  /** `[beta1, beta2]`. Default `[0.9, 0.999]` (EmoCats `[0.9, 0.99]`). */
+  readonly betas?: readonly [number, number];
+  /** Default 1e-8. */
+  readonly eps?: number;
+  /** Decoupled weight decay. Default 0.01 (Adam: 0). */
+  readonly weightDecay?: number;
+}
+
+/** Options of the Emo optimizers. */
+export interface EmoOptions extends OptimizerOptions {
+  /** Turn the shadow system on. Default false. */
+  readonly useShadow?: boolean;
+}
+
+/** Options of {@link emoCats}. */
+export interface EmoCatsOptions extends EmoOptions {
+  /**
+   * Divide the weight decay by the initial learning rate, so the per-step decay is
+   * `p *= 1 - wd` rather than `p *= 1 - lr * wd`. Default false.
+   */
+  readonly decoupledWeightDecay?: boolean;
+}
+
+/** Validated options with defaults applied. */
+export type ResolvedOptions = {
+  readonly lr: number;
+  readonly b1: number;
+  readonly b2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly useShadow: boolean;
+};
+
+const KNOWN = new Set(['lr', 'betas', 'eps', 'weightDecay', 'useShadow', 'decoupledWeightDecay']);
+
+/** Applies defaults and validates, naming the optimizer and option on error. */
+export function resolveOptions(
+  optimizer: string,
+  options: EmoCatsOptions,
+  defaults: { betas: readonly [number, number]; weightDecay: number },
+): ResolvedOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new EmosensError('INVALID_OPTION', `${optimizer}: options must be an object, got ${String(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) {
+      throw new EmosensError('INVALID_OPTION', `${optimizer}: unknown option '${key}'; known options: ${[...KNOWN].join(', ')}.`);
+    }
+  }
+  const lr = check.number(optimizer, 'lr', options.lr ?? 1e-3, { min: 0 });
+  const [b1, b2] = check.betas(optimizer, 'betas', options.betas ?? defaults.betas);
+  const eps = check.number(optimizer, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const weightDecay = check.number(optimizer, 'weightDecay', options.weightDecay ?? defaults.weightDecay, { min: 0 });
+  const useShadow = check.boolean(optimizer, 'useShadow', options.useShadow ?? false);
+  return { lr, b1, b2, eps, weightDecay, useShadow };
+}

@@ -1,0 +1,1 @@
+export { shadowRatio, withShadow, type ShadowOptions, type ShadowSlot, type ShadowState } from './with-shadow.js';

@@ -1,0 +1,105 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  check,
+  initPerParameter,
+  type GradientTransformation,
+  type PerParameter,
+  type StateValue,
+} from '@emosens/core';
+import type {} from '@emosens/emotion'; // declares the `emotion` signal read below
+
+/** Options of {@link withShadow}. */
+export interface ShadowOptions {
+  /** How far the shadow moves toward the blended weights each active step. Default 0.05. */
+  readonly follow?: number;
+}
+
+/** Per-parameter shadow: the slow copy and whether it has been taken yet. */
+export type ShadowSlot = {
+  /** The slow copy of the parameter (`shadow`), its shape; zeros until taken. */
+  readonly value: tf.Tensor;
+  /** 1 once the copy has been taken, else 0 (float32 scalar, so no readback is needed). */
+  readonly taken: tf.Scalar;
+};
+
+/** State of {@link withShadow}: the inner state and the shadow of each parameter. */
+export type ShadowState<S extends StateValue> = {
+  readonly inner: S;
+  readonly shadow: PerParameter<ShadowSlot>;
+};
+
+/**
+ * The blend ratio of the shadow system at emotion scalar `s`, as the reference writes it:
+ * `|s| > 0.6: 0.6 + (|s| - 0.6) / 0.4 * 0.4`; `|s| > 0.1: 0.1 + (|s| - 0.1) / 0.5 * 0.5`; else 0.
+ * (Both pieces equal `|s|`, so the ratio is `|s|` above 0.1 and 0 below.)
+ */
+export function shadowRatio(emotion: tf.Scalar): tf.Scalar {
+  const a = tf.abs(emotion);
+  const high = tf.add(tf.mul(tf.div(tf.sub(a, 0.6), 0.4), 0.4), 0.6);
+  const mid = tf.add(tf.mul(tf.div(tf.sub(a, 0.1), 0.5), 0.5), 0.1);
+  return tf.where(tf.greater(a, 0.6), high, tf.where(tf.greater(a, 0.1), mid, tf.zerosLike(a))) as tf.Scalar;
+}
+
+/**
+ * The shadow system (off by default in the Emo optimizers): when the loss jumps, pull
+ * the weights toward a slow-moving copy before the inner transform runs. With
+ * `ratio = shadowRatio(s)` from the `emotion` signal, on each step where `ratio > 0`:
+ *
+ * ```
+ * first time:  shadow = p                                  (no blend)
+ * afterwards:  p' = (1 - ratio) * p + ratio * shadow
+ *              shadow = shadow + 0.05 * (p' - shadow)
+ * ```
+ *
+ * `inner` then runs with the blended parameters `p'` (so decoupled weight decay acts on
+ * them), and the returned update is `(p' - p) + inner_update`. Every branch is tensor
+ * arithmetic: nothing is read back to the CPU.
+ *
+ * ```ts
+ * chain(trackEmotion(), withShadow(chain(scaleByAdam(), scaleByLearningRate(1e-3))))
+ * ```
+ */
+export function withShadow<S extends StateValue>(
+  inner: GradientTransformation<S>,
+  options: ShadowOptions = {},
+): GradientTransformation<ShadowState<S>> {
+  const name = `withShadow(${inner.name})`;
+  const follow = check.number('withShadow', 'follow', options.follow ?? 0.05, { min: 0, max: 1 });
+
+  return {
+    name,
+    init: (params) => ({
+      inner: inner.init(params),
+      shadow: initPerParameter(params, (p) => ({ value: tf.zerosLike(p), taken: tf.scalar(0) })),
+    }),
+    update(updates, state, params, context) {
+      const ratio = shadowRatio(context.read('emotion', name));
+      const active = tf.cast(tf.greater(ratio, 0), 'float32');
+      const blendedParams: Record<string, tf.Tensor> = { ...params };
+      const shadow: Record<string, ShadowSlot> = { ...state.shadow };
+      for (const key of Object.keys(updates)) {
+        const p = params[key]!;
+        const slot = state.shadow[key]!;
+        // blend only when active and already taken; take the copy when active and not yet taken
+        const blendWeight = tf.mul(tf.mul(active, slot.taken), ratio);
+        const blended = tf.add(tf.mul(p, tf.sub(1, blendWeight)), tf.mul(slot.value, blendWeight));
+        const followed = tf.add(slot.value, tf.mul(tf.sub(blended, slot.value), follow));
+        const takeNow = tf.mul(active, tf.sub(1, slot.taken));
+        const keepOld = tf.sub(1, active);
+        const value = tf.where(
+          tf.greater(takeNow, 0),
+          p,
+          tf.where(tf.greater(keepOld, 0), slot.value, followed),
+        );
+        blendedParams[key] = tf.where(tf.greater(blendWeight, 0), blended, p);
+        shadow[key] = { value, taken: tf.maximum(slot.taken, active) as tf.Scalar };
+      }
+      const r = inner.update(updates, state.inner, blendedParams, context);
+      const out: Record<string, tf.Tensor> = {};
+      for (const [key, u] of Object.entries(r.updates)) {
+        out[key] = tf.add(tf.sub(blendedParams[key]!, params[key]!), u);
+      }
+      return { updates: out, state: { inner: r.state, shadow } };
+    },
+  };
+}
