@@ -36,8 +36,8 @@ for (const { name, dir } of testedPackages()) {
     continue;
   }
   const report = JSON.parse(readFileSync(file, 'utf8'));
+  let failed = report.numFailedTests ?? 0;
   totals.passed += report.numPassedTests ?? 0;
-  totals.failed += report.numFailedTests ?? 0;
   totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   // A test file that fails to load (syntax error, failing hook) has no failed test of its
   // own: count it as one failure so it cannot pass unnoticed.
@@ -45,9 +45,16 @@ for (const { name, dir } of testedPackages()) {
     const anyTestFailed = (result.assertionResults ?? []).some((t) => t.status === 'failed');
     if (result.status === 'failed' && !anyTestFailed) {
       problems.push(`${name}: ${path.relative(root, result.name)} failed to run: ${firstLine(result.message)}`);
-      totals.failed += 1;
+      failed += 1;
     }
   }
+  // vitest also fails a run with nothing in it (no test files found).
+  if (report.success === false && failed === 0) {
+    const why = (report.numTotalTestSuites ?? 0) === 0 ? 'no test files found' : 'vitest reported a failed run';
+    problems.push(`${name}: ${why}`);
+    failed += 1;
+  }
+  totals.failed += failed;
 }
 
 function firstLine(text) {
