@@ -1,4 +1,5 @@
 export type {
+  FusedSpec,
   GradientTransformation,
   Loss,
   Params,
@@ -19,6 +20,14 @@ export { identity, stateless, type EmptyState } from './stateless.js';
 export { partition, type PartitionState } from './partition.js';
 export { initPerParameter, updatePerParameter, type PerParameter } from './per-parameter.js';
 export { applyUpdates } from './apply-updates.js';
+export { applyStep, type ApplyStepOptions, type ApplyStepResult, type StepPath } from './apply-step.js';
+export {
+  findFusedKernel,
+  registerFusedKernel,
+  type FusedKernel,
+  type FusedStepArgs,
+  type FusedStepResult,
+} from './fused.js';
 export { runTransform, type RunStepOptions, type RunStepResult } from './run-step.js';
 export {
   StatefulOptimizer,

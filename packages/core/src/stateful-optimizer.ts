@@ -1,7 +1,6 @@
 import { dispose, variable, type Tensor, type Variable } from '@tensorflow/tfjs-core';
-import { applyUpdates } from './apply-updates.js';
+import { applyStep, type StepPath } from './apply-step.js';
 import { EmosensError } from './errors.js';
-import { runTransform } from './run-step.js';
 import { disposeReplaced, disposeState } from './state-tree.js';
 import type { GradientTransformation, Loss, SignalName, Signals, StateValue, TensorMap, Updates } from './types.js';
 import { validateParams } from './validate.js';
@@ -9,6 +8,8 @@ import { validateParams } from './validate.js';
 export interface StatefulOptimizerOptions {
   /** Allow steps whose gradients cover only some parameters (default false). */
   readonly allowMissing?: boolean;
+  /** Use a fused kernel when one is registered for the active backend (default true). */
+  readonly fused?: boolean;
 }
 
 export interface StepOptions {
@@ -34,6 +35,8 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
   private steps = 0;
   private readonly owned: Variable[];
   private readonly allowMissing: boolean;
+  private readonly useFused: boolean;
+  private lastPath: StepPath | undefined;
 
   constructor(
     readonly transform: GradientTransformation<S>,
@@ -54,6 +57,7 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
     }
     this.params = vars;
     this.allowMissing = options.allowMissing ?? false;
+    this.useFused = options.fused ?? true;
     this.currentState = transform.init(this.params);
   }
 
@@ -65,6 +69,11 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
   /** How many steps have succeeded. */
   get stepCount(): number {
     return this.steps;
+  }
+
+  /** Which path ran the last step: a fused kernel or the composed transform. */
+  get path(): StepPath | undefined {
+    return this.lastPath;
   }
 
   /** The signals published during the last step (e.g. `emotion`, `calm`). */
@@ -87,17 +96,15 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
    * parameters. On error nothing changes (parameters, state and step count).
    */
   step(grads: Updates, options: StepOptions = {}): void {
-    const result = runTransform(this.transform, this.params, this.currentState, grads, {
+    const result = applyStep(this.transform, this.params, this.currentState, grads, {
       ...(options.loss !== undefined ? { loss: options.loss } : {}),
       allowMissing: this.allowMissing,
+      fused: this.useFused,
     });
-    applyUpdates(this.params, result.updates);
-    const keep = [result.state, result.signals, this.params, options.loss];
-    disposeReplaced(this.currentState, ...keep);
-    disposeReplaced(this.lastSignals, ...keep);
-    disposeReplaced(result.updates, grads, ...keep);
+    disposeReplaced(this.lastSignals, result.state, result.signals, this.params, options.loss);
     this.currentState = result.state;
     this.lastSignals = result.signals;
+    this.lastPath = result.path;
     this.steps += 1;
   }
 

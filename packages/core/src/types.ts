@@ -94,8 +94,19 @@ export interface UpdateResult<S extends StateValue = StateValue> {
 export interface GradientTransformation<S extends StateValue = StateValue> {
   /** A short name used in error messages, e.g. `scaleByAdam`. */
   readonly name: string;
+  /**
+   * Set by transforms that a backend may run as one fused kernel (see
+   * `registerFusedKernel`): the kernel's key and the hyperparameters it needs.
+   */
+  readonly fused?: FusedSpec;
   init(params: Params): S;
   update(updates: Updates, state: S, params: Params, context: StepContext): UpdateResult<S>;
+}
+
+/** How a transform names the fused kernel that may replace it, and its hyperparameters. */
+export interface FusedSpec {
+  readonly key: string;
+  readonly options: Readonly<Record<string, number | boolean>>;
 }
 
 /** The state type of a transform. */

@@ -13,10 +13,10 @@ import {
   statefulOptimizer,
   unflattenState,
   type GradientTransformation,
-} from '@emosens/core';
+} from '../src/index.js';
 import { addConstant, momentum, multiplyBy, values } from './helpers.js';
 
-declare module '@emosens/core' {
+declare module '../src/index.js' {
   interface Signals {
     testGain: tf.Scalar;
   }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { GradientTransformation, StateValue } from '@emosens/core';
-import { initPerParameter, updatePerParameter } from '@emosens/core';
+import type { GradientTransformation, StateValue } from '../src/index.js';
+import { initPerParameter, updatePerParameter } from '../src/index.js';
 
 /** Element values of a tensor as a plain array. */
 export function values(t: tf.Tensor | undefined): number[] {

@@ -47,7 +47,7 @@ export type EmotionState = {
 
 /** The emotion scalar of given short and long averages: `tanh(gain * (short - long))`. */
 export function emotionScalar(short: tf.Scalar, long: tf.Scalar, gain = 5): tf.Scalar {
-  return tf.tanh(tf.mul(tf.sub(short, long), gain));
+  return tf.tanh(tf.mul(tf.sub(short, long), gain)) as tf.Scalar;
 }
 
 /**
@@ -105,8 +105,8 @@ export function trackEmotion(options: TrackEmotionOptions = {}): GradientTransfo
     update(updates: Updates, state: EmotionState, _params: Params, context: StepContext) {
       const loss = context.requireLoss(name);
       const first = state.count === 0;
-      const short = first ? tf.clone(loss) : tf.add(tf.mul(loss, shortRate), tf.mul(state.short, 1 - shortRate));
-      const long = first ? tf.clone(loss) : tf.add(tf.mul(loss, longRate), tf.mul(state.long, 1 - longRate));
+      const short = (first ? tf.clone(loss) : tf.add(tf.mul(loss, shortRate), tf.mul(state.short, 1 - shortRate))) as tf.Scalar;
+      const long = (first ? tf.clone(loss) : tf.add(tf.mul(loss, longRate), tf.mul(state.long, 1 - longRate))) as tf.Scalar;
       const scalar = emotionScalar(short, long, gain);
       const history = tf.concat([tf.slice(state.history, [1], [window - 1]), tf.reshape(scalar, [1])]) as tf.Tensor1D;
       const count = state.count + 1;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
+import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { GoldenFormatError, type GoldenCase, type GoldenHyper } from './format.js';
 
@@ -89,6 +90,11 @@ export function referenceState(family: Family, state: StateValue, param: string)
   return out;
 }
 
+/** `tf.tidy` for a function returning plain data. */
+function tidyResult<T>(fn: () => T): T {
+  return tf.tidy(fn as () => tf.TensorContainer) as T;
+}
+
 /** Where a run first left the recording. */
 export interface Mismatch {
   /** The step (0-based), or `'final'` for the final state. */
@@ -129,7 +135,7 @@ function firstDifference(actual: ArrayLike<number>, expected: readonly number[],
 export function runCase(golden: GoldenCase, options: RunCaseOptions = {}): CaseResult {
   const family = familyOf(golden.case);
   const tol = golden.tolerance;
-  return tf.tidy(() => {
+  return tidyResult((): CaseResult => {
     const transform = options.transform ?? optimizerFor(family, golden.hyper ?? {});
     const params: Record<string, tf.Tensor> = {};
     for (const [name, p] of Object.entries(golden.params)) params[name] = tf.tensor(p.values as number[], p.shape as number[], 'float32');

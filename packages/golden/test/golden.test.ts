@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { describeResult, findGoldenDir, listCaseFiles, loadCase, runCase } from '@emosens/golden';
+import { describeResult, findGoldenDir, listCaseFiles, loadCase, runCase } from '../src/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const found = findGoldenDir(repoRoot);

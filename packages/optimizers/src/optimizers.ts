@@ -1,4 +1,4 @@
-import { chain, check, partition, type GradientTransformation, type StateValue } from '@emosens/core';
+import { chain, check, partition, type FusedSpec, type GradientTransformation, type StateValue } from '@emosens/core';
 import { trackEmotion } from '@emosens/emotion';
 import { addDecayedWeights, scaleByEmotionStep, scaleByLearningRate, scaleBySign } from '@emosens/modifiers';
 import { rootFiltered, scaleByAdam, scaleByFactoredRms, scaleByLionMoment } from '@emosens/moments';
@@ -18,6 +18,11 @@ import { resolveOptions, type EmoCatsOptions, type EmoOptions, type OptimizerOpt
  *     scaleByLearningRate(lr))))              * -lr
  * ```
  */
+/** Marks a transform as replaceable by the fused kernel `key` (see `registerFusedKernel`). */
+function fusable(transform: GradientTransformation<StateValue>, key: string, options: FusedSpec['options']): GradientTransformation<StateValue> {
+  return { ...transform, fused: { key, options } };
+}
+
 function emoChain(direction: GradientTransformation<StateValue>, o: ResolvedOptions, weightDecay = o.weightDecay) {
   const step = chain({
     direction,
@@ -45,7 +50,7 @@ function emoChain(direction: GradientTransformation<StateValue>, o: ResolvedOpti
  */
 export function emoSens(options: EmoOptions = {}): GradientTransformation<StateValue> {
   const o = resolveOptions('emoSens', options, { betas: [0.9, 0.999], weightDecay: 0.01 });
-  return emoChain(rootFiltered(scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps, biasCorrection: false })), o);
+  return fusable(emoChain(rootFiltered(scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps, biasCorrection: false })), o), 'emoSens', o);
 }
 
 /**
@@ -64,7 +69,7 @@ export function emoAiry(options: EmoOptions = {}): GradientTransformation<StateV
     },
     (_name, p) => (p.rank >= 2 ? 'factored' : 'dense'),
   );
-  return emoChain(direction as GradientTransformation<StateValue>, o);
+  return fusable(emoChain(direction as GradientTransformation<StateValue>, o), 'emoAiry', o);
 }
 
 /**
@@ -84,7 +89,7 @@ export function emoCats(options: EmoCatsOptions = {}): GradientTransformation<St
   const decoupled = check.boolean('emoCats', 'decoupledWeightDecay', options.decoupledWeightDecay ?? false);
   const direction = rootFiltered(chain(scaleByLionMoment({ b1: o.b1, b2: o.b2 }), scaleBySign()));
   const weightDecay = decoupled && o.lr > 0 ? o.weightDecay / o.lr : o.weightDecay;
-  return emoChain(direction as GradientTransformation<StateValue>, o, weightDecay);
+  return fusable(emoChain(direction as GradientTransformation<StateValue>, o, weightDecay), 'emoCats', { ...o, weightDecay });
 }
 
 /**
@@ -93,11 +98,11 @@ export function emoCats(options: EmoCatsOptions = {}): GradientTransformation<St
  */
 export function adam(options: OptimizerOptions = {}): GradientTransformation<StateValue> {
   const o = resolveOptions('adam', options, { betas: [0.9, 0.999], weightDecay: 0 });
-  return chain({
+  return fusable(chain({
     moments: scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps }),
     decay: addDecayedWeights(o.weightDecay),
     lr: scaleByLearningRate(o.lr),
-  }) as GradientTransformation<StateValue>;
+  }) as GradientTransformation<StateValue>, 'adamw', o);
 }
 
 /**
@@ -107,9 +112,9 @@ export function adam(options: OptimizerOptions = {}): GradientTransformation<Sta
  */
 export function adamw(options: OptimizerOptions = {}): GradientTransformation<StateValue> {
   const o = resolveOptions('adamw', options, { betas: [0.9, 0.999], weightDecay: 0.01 });
-  return chain({
+  return fusable(chain({
     moments: scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps }),
     decay: addDecayedWeights(o.weightDecay),
     lr: scaleByLearningRate(o.lr),
-  }) as GradientTransformation<StateValue>;
+  }) as GradientTransformation<StateValue>, 'adamw', o);
 }
