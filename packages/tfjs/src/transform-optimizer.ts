@@ -1,0 +1,572 @@
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  EmosensError,
+  applyStep,
+  applyUpdates,
+  collectTensors,
+  disposeReplaced,
+  disposeState,
+  isTensor,
+  runTransform,
+  unflattenState,
+  validateLoss,
+  type GradientTransformation,
+  type Loss,
+  type SignalName,
+  type StepPath,
+  type Signals,
+  type StateValue,
+  type Updates,
+} from '@emosens/core';
+import { allFinite, select } from './internal/finite.js';
+import { detachTensors, keepTree, leavesWithSegments, mergeState, zipTensors, type Leaf } from './internal/state-tree.js';
+import { decodeWeights, encodeWeights, type DecodedWeights, type NamedTensor, type SavedParam } from './internal/weights.js';
+import { getTransformFactory, type FactoryOptions } from './registry.js';
+
+/**
+ * What a step does when the loss or a gradient holds NaN or Infinity.
+ *
+ * - `'skip'` (default): the step is applied on the device as `where(ok, new, old)` for
+ *   every parameter and every tensor of the state, so a bad step leaves them unchanged
+ *   and nothing is read back. Plain-number leaves of the state (step counters kept as
+ *   JavaScript numbers) still advance, because a number cannot be chosen by a device
+ *   value without reading it.
+ * - `'skipExact'`: reads one boolean per step and, when it is false, does not run the
+ *   transform at all: parameters, tensors and plain leaves all stay as they were.
+ * - `'throw'`: reads one boolean per step and throws {@link EmosensError} `NON_FINITE`
+ *   (naming the loss or the gradients at fault); nothing changes.
+ *
+ * Skipped steps are counted in {@link TransformOptimizer.skippedSteps}.
+ */
+export type NonFinitePolicy = 'skip' | 'skipExact' | 'throw';
+
+const POLICIES: readonly NonFinitePolicy[] = ['skip', 'skipExact', 'throw'];
+
+/** How to rebuild an optimizer's transform from a config: a registered factory and its options. */
+export interface TransformSource {
+  readonly factory: string;
+  readonly options: FactoryOptions;
+}
+
+/** Options of {@link TransformOptimizer}. */
+export interface TransformOptimizerOptions {
+  /** What a step does with a non-finite loss or gradient. Default `'skip'`. */
+  readonly onNonFinite?: NonFinitePolicy;
+  /**
+   * Run the whole step as one fused kernel when one is registered for the transform on
+   * the active backend (see `registerFusedKernel` in @emosens/core). Default true. Used in
+   * the `'skipExact'` and `'throw'` modes only: the `'skip'` guard needs the updates
+   * before they reach the parameters, which a fused kernel does not expose.
+   */
+  readonly fused?: boolean;
+  /**
+   * The registered factory (and its options) that built `transform`, so that
+   * `getConfig` / `fromConfig` can rebuild it. Set by `createOptimizer` and the
+   * ready-made factories; leave it out for a custom transform.
+   */
+  readonly source?: TransformSource;
+}
+
+/**
+ * A `tf.Optimizer` that runs any emosens {@link GradientTransformation}: use it with
+ * `optimizer.minimize(f)`, with `applyGradients` (after {@link setLoss}), or as the
+ * optimizer of a tfjs-layers model (`model.compile({ optimizer, loss })`).
+ *
+ * Each step, for the variables `p` that have gradients `g`:
+ * ```
+ * updates, state <- transform.update(g, state, p, { loss })
+ * p <- p + updates
+ * ```
+ * The parameters are the registered variables (`tf.engine().registeredVariables`) named
+ * by the gradients; the state is created by `transform.init` on the first step and
+ * extended when new variables appear. The loss goes to the transform as a tensor: a
+ * step reads nothing back from the device (see {@link NonFinitePolicy} for the checks
+ * that do).
+ *
+ * ```ts
+ * const opt = new TransformOptimizer(chain(trackEmotion(), scaleByAdam(), scale(-1e-3)));
+ * model.compile({ optimizer: opt, loss: 'meanSquaredError' });
+ * await model.fit(xs, ys, { epochs: 10 });
+ * ```
+ *
+ * Differs from the PyTorch reference: a transform that needs the loss never gets a
+ * silent 0 when none was given: `applyGradients` without `setLoss` throws
+ * `MISSING_LOSS`.
+ */
+export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Optimizer {
+  /** The name under which the class is registered for tfjs serialization. */
+  static readonly className = 'EmosensOptimizer';
+
+  readonly transform: GradientTransformation<S>;
+  readonly onNonFinite: NonFinitePolicy;
+  private readonly useFused: boolean;
+  private lastPath: StepPath | undefined;
+  private readonly source: TransformSource | undefined;
+  /** Trained variables, in the order first seen (the order of saved weights). */
+  private paramNames: string[] = [];
+  private params: Record<string, tf.Variable> = {};
+  private currentState: S | undefined;
+  private lastSignals: Partial<Signals> = {};
+  private skippedCount: tf.Scalar | undefined;
+  private pendingLoss: Loss | undefined;
+  private pendingRestore: DecodedWeights | undefined;
+  /** Tensors created by the last getWeights call (released by the next one). */
+  private exported: tf.Tensor[] = [];
+
+  constructor(transform: GradientTransformation<S>, options: TransformOptimizerOptions = {}) {
+    super();
+    if (transform === null || typeof transform !== 'object' || typeof transform.update !== 'function' || typeof transform.init !== 'function') {
+      throw new EmosensError('INVALID_OPTION', 'TransformOptimizer: transform must be a GradientTransformation ({ name, init, update }).');
+    }
+    const policy = options.onNonFinite ?? 'skip';
+    if (!POLICIES.includes(policy)) {
+      throw new EmosensError(
+        'INVALID_OPTION',
+        `TransformOptimizer: option 'onNonFinite' must be one of ${POLICIES.map((p) => `'${p}'`).join(', ')}, got ${String(policy)}.`,
+      );
+    }
+    this.transform = transform;
+    this.onNonFinite = policy;
+    this.useFused = options.fused ?? true;
+    this.source = options.source;
+  }
+
+  /** The transform's current state (read it, do not dispose it); `undefined` before the first step. */
+  get state(): S | undefined {
+    return this.currentState;
+  }
+
+  /** Which path ran the last step: the composed transform or a fused kernel. */
+  get path(): StepPath | undefined {
+    return this.lastPath;
+  }
+
+  /** The names of the variables this optimizer trains, in the order it first saw them. */
+  get parameterNames(): readonly string[] {
+    return this.paramNames;
+  }
+
+  /** The signals published during the last step (e.g. `emotion`, `calm`); read them, do not dispose them. */
+  get signals(): Readonly<Partial<Signals>> {
+    return this.lastSignals;
+  }
+
+  /**
+   * Reads a scalar signal of the last step as a number (a bool signal gives 1 or 0), or
+   * `undefined` when the last step did not publish it. This reads the value back from
+   * the device: call it between steps, not inside a hot loop.
+   */
+  readSignal(name: SignalName): number | undefined {
+    const value = (this.lastSignals as Record<string, unknown>)[name];
+    if (!isTensor(value)) return undefined;
+    return value.dataSync()[0];
+  }
+
+  /** How many steps were skipped for non-finite input, as an int32 scalar kept on the device. */
+  get skippedSteps(): tf.Scalar {
+    if (this.skippedCount === undefined) this.skippedCount = tf.keep(tf.scalar(0, 'int32'));
+    return this.skippedCount;
+  }
+
+  /** {@link skippedSteps} as a number (reads it back: call it between steps). */
+  readSkippedSteps(): number {
+    return this.skippedSteps.dataSync()[0] ?? 0;
+  }
+
+  /**
+   * Gives the loss for the next {@link applyGradients} call, which uses it once and
+   * clears it. A tensor is copied (the caller may dispose its own). `minimize` does not
+   * need this: it computes the loss itself.
+   */
+  setLoss(loss: Loss): void {
+    validateLoss(loss);
+    this.discardPendingLoss();
+    this.pendingLoss = typeof loss === 'number' ? loss : (tf.keep(tf.clone(loss)) as tf.Scalar);
+  }
+
+  /**
+   * Computes `f()` and its gradients with respect to `varList` (default: every trainable
+   * variable), and takes one step with that loss. Returns the loss when `returnCost`.
+   */
+  override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
+    const { value, grads } = this.computeGradients(f, varList);
+    this.discardPendingLoss();
+    try {
+      const selected: Record<string, tf.Tensor> = {};
+      if (varList != null) {
+        for (const v of varList) {
+          const g = grads[v.name];
+          if (g != null) selected[v.name] = g;
+        }
+      } else {
+        Object.assign(selected, grads);
+      }
+      this.step(selected, tf.clone(value));
+    } catch (error) {
+      value.dispose();
+      throw error;
+    } finally {
+      tf.dispose(grads);
+    }
+    if (returnCost) return value;
+    value.dispose();
+    return null;
+  }
+
+  /**
+   * Takes one step with the given gradients (variable name -> gradient). The loss is the
+   * one given beforehand with {@link setLoss}; a transform that needs a loss throws
+   * `MISSING_LOSS` without it.
+   */
+  override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    const grads: Record<string, tf.Tensor> = {};
+    if (Array.isArray(variableGradients)) {
+      for (const { name, tensor } of variableGradients) if (tensor != null) grads[name] = tensor;
+    } else {
+      for (const [name, tensor] of Object.entries(variableGradients)) if (tensor != null) grads[name] = tensor;
+    }
+    const loss = this.pendingLoss;
+    this.pendingLoss = undefined;
+    this.step(grads, loss);
+  }
+
+  /** One step; `loss` (number, or a tensor this call owns) is released at the end unless the state keeps it. */
+  private step(grads: Record<string, tf.Tensor>, loss: Loss | undefined): void {
+    try {
+      this.runStep(grads, loss);
+    } finally {
+      if (isTensor(loss) && !loss.isDisposed) {
+        if (collectTensors(this.currentState, this.lastSignals).has(loss)) tf.keep(loss);
+        else loss.dispose();
+      }
+    }
+  }
+
+  private runStep(grads: Record<string, tf.Tensor>, loss: Loss | undefined): void {
+    const names = Object.keys(grads);
+    if (names.length === 0) return;
+    const params = this.prepare(names);
+
+    if (typeof loss === 'number' && !Number.isFinite(loss)) {
+      this.rejectStep(`the loss is ${loss}`);
+      return;
+    }
+    if (this.onNonFinite !== 'skip') {
+      const problem = findNonFinite(loss, grads);
+      if (problem !== undefined) {
+        this.rejectStep(problem);
+        return;
+      }
+    }
+
+    const oldState = this.currentState as S;
+    const oldSignals = this.lastSignals;
+    const oldSkipped = this.skippedSteps;
+    const lossOption = loss !== undefined ? { loss } : {};
+    let state: S;
+    let signals: Partial<Signals>;
+    let skipped = oldSkipped;
+    let path: StepPath;
+    let stale: unknown[];
+    try {
+      if (this.onNonFinite === 'skip') {
+        // The device-side guard needs the updates before they reach the parameters, so
+        // this mode always runs the composed transform.
+        const result = runTransform(this.transform, params, oldState, grads, { ...lossOption, allowMissing: true });
+        const guarded = tf.tidy(() => {
+          const ok = allFinite(isTensor(loss) ? loss : undefined, grads);
+          const conditions = new Map<string, tf.Tensor>();
+          const choose = (next: tf.Tensor, previous: unknown): tf.Tensor =>
+            isTensor(previous) && previous !== next && sameKind(previous, next) ? select(ok, next, previous, conditions) : next;
+          return {
+            updates: Object.fromEntries(
+              Object.entries(result.updates).map(([k, u]) => [k, select(ok, u, tf.zerosLike(u), conditions)]),
+            ),
+            state: zipTensors(result.state, oldState, choose),
+            signals: zipTensors(result.signals, oldSignals, choose),
+            skipped: tf.add(oldSkipped, tf.cast(tf.logicalNot(ok), 'int32')),
+          } as unknown as tf.TensorContainer;
+        }) as unknown as { updates: Updates; state: S; signals: Partial<Signals>; skipped: tf.Scalar };
+        applyUpdates(params, guarded.updates);
+        ({ state, signals, skipped } = guarded);
+        path = 'composed';
+        stale = [oldState, oldSignals, oldSkipped, result, guarded.updates];
+      } else {
+        // Input already checked: one whole step, on a fused kernel when one is registered.
+        const result = applyStep(this.transform, params, oldState, grads, {
+          ...lossOption,
+          allowMissing: true,
+          fused: this.useFused,
+        });
+        ({ state, signals, path } = result);
+        stale = [oldSignals];
+      }
+    } catch (error) {
+      if (error instanceof EmosensError && error.code === 'MISSING_LOSS') {
+        throw new EmosensError(
+          'MISSING_LOSS',
+          `${error.message} With TransformOptimizer, minimize(f) passes the loss by itself; ` +
+            'before applyGradients(grads), call optimizer.setLoss(loss).',
+        );
+      }
+      throw error;
+    }
+
+    // A transform may hand a gradient through into its state; gradients are released by
+    // the caller, so the state gets its own copy.
+    const gradTensors = new Set(Object.values(grads));
+    state = detachTensors(state, gradTensors);
+    signals = detachTensors(signals, gradTensors);
+    keepTree(state);
+    keepTree(signals);
+    tf.keep(skipped);
+    disposeReplaced(stale, state, signals, skipped, params, grads, loss);
+    this.currentState = state;
+    this.lastSignals = signals;
+    this.skippedCount = skipped;
+    this.lastPath = path;
+    this.incrementIterations();
+  }
+
+  /** A step refused before the transform ran: throws, or counts a skipped step. */
+  private rejectStep(problem: string): void {
+    if (this.onNonFinite === 'throw') {
+      throw new EmosensError(
+        'NON_FINITE',
+        `TransformOptimizer: ${problem}; the step was not applied (onNonFinite: 'throw'). ` +
+          "Use onNonFinite: 'skip' to skip such steps instead.",
+      );
+    }
+    const old = this.skippedSteps;
+    this.skippedCount = tf.keep(tf.add(old, tf.scalar(1, 'int32'))) as tf.Scalar;
+    old.dispose();
+    this.incrementIterations();
+  }
+
+  /**
+   * The variables of this step, after making sure the state covers them: restores
+   * pending weights, creates the state on the first step, extends it for new variables.
+   * Returns every variable the optimizer trains.
+   */
+  private prepare(names: readonly string[]): Record<string, tf.Variable> {
+    const registered = tf.engine().registeredVariables;
+    const vars = names.map((name) => {
+      const v = registered[name];
+      if (v === undefined) {
+        throw new EmosensError(
+          'UNKNOWN_PARAMETER',
+          `TransformOptimizer: got a gradient for '${name}', which is not a registered variable ` +
+            '(gradients must be keyed by tf.Variable names).',
+        );
+      }
+      return v;
+    });
+    if (this.pendingRestore !== undefined) this.restore(names, vars);
+    const fresh = names.map((n, i) => [n, vars[i]!] as const).filter(([n]) => !(n in this.params));
+    if (fresh.length > 0 || this.currentState === undefined) {
+      const added: Record<string, tf.Variable> = Object.fromEntries(fresh);
+      const extra = this.transform.init(added);
+      const next = (this.currentState === undefined ? extra : mergeState(this.currentState, extra)) as S;
+      disposeReplaced(extra, next, added);
+      keepTree(next);
+      this.currentState = next;
+      this.params = { ...this.params, ...added };
+      this.paramNames.push(...fresh.map(([n]) => n));
+    }
+    return this.params;
+  }
+
+  /**
+   * Turns weights given to setWeights into the state, now that the variables are known.
+   * Variables are matched by name when every saved name is among this step's variables,
+   * otherwise by position (as tfjs's own optimizers do), which is what resuming into a
+   * freshly built model needs: tfjs-layers gives its variables new unique names.
+   */
+  private restore(names: readonly string[], vars: readonly tf.Variable[]): void {
+    const pending = this.pendingRestore!;
+    const saved = pending.params;
+    const current = new Set(names);
+    const byName = saved.every((p) => current.has(p.name));
+    if (!byName && saved.length !== names.length) {
+      throw new EmosensError(
+        'INVALID_STATE',
+        `TransformOptimizer: the restored state covers ${saved.length} variables (${saved.map((p) => p.name).join(', ')}), ` +
+          `but this step updates ${names.length} (${names.join(', ')}); they match neither by name nor by position.`,
+      );
+    }
+    const params: Record<string, tf.Variable> = {};
+    const toSaved = new Map<string, string>();
+    saved.forEach((p, i) => {
+      const name = byName ? p.name : names[i]!;
+      const v = byName ? vars[names.indexOf(p.name)]! : vars[i]!;
+      if (v.shape.join(',') !== p.shape.join(',')) {
+        throw new EmosensError(
+          'INVALID_STATE',
+          `TransformOptimizer: saved variable '${p.name}' has shape [${p.shape.join(', ')}], but '${name}', ` +
+            `matched to it ${byName ? 'by name' : 'by position'}, has shape [${v.shape.join(', ')}].`,
+        );
+      }
+      params[name] = v;
+      toSaved.set(name, p.name);
+    });
+
+    const template = this.transform.init(params);
+    try {
+      const leaves = new Map<string, Leaf>();
+      const used = new Set<string>();
+      for (const { segments, value } of leavesWithSegments(template)) {
+        const path = segments.join('/');
+        const savedPath = segments.map((s) => toSaved.get(s) ?? s).join('/');
+        const key = pending.leaves.has(savedPath) ? savedPath : path;
+        const leaf = pending.leaves.get(key);
+        if (leaf === undefined) {
+          throw new EmosensError(
+            'INVALID_STATE',
+            `TransformOptimizer: the restored weights have no value for state leaf '${savedPath}' of ${this.transform.name}; ` +
+              'were they saved from a differently configured optimizer?',
+          );
+        }
+        if (isTensor(value) && (!isTensor(leaf) || leaf.dtype !== value.dtype || leaf.shape.join(',') !== value.shape.join(','))) {
+          throw new EmosensError(
+            'INVALID_STATE',
+            `TransformOptimizer: restored state leaf '${savedPath}' must be a ${value.dtype} tensor of shape [${value.shape.join(', ')}].`,
+          );
+        }
+        leaves.set(path, leaf);
+        used.add(key);
+      }
+      const unused = [...pending.leaves.keys()].filter((k) => !used.has(k));
+      if (unused.length > 0) {
+        throw new EmosensError(
+          'INVALID_STATE',
+          `TransformOptimizer: the restored weights hold state that ${this.transform.name} does not have: ` +
+            `${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}.`,
+        );
+      }
+      const state = unflattenState(template, leaves);
+      disposeReplaced(template, state, params);
+      this.currentState = state;
+    } catch (error) {
+      disposeReplaced(template, params, pending);
+      throw error;
+    }
+    this.params = params;
+    this.paramNames = [...toSaved.keys()];
+    this.pendingRestore = undefined;
+  }
+
+  override async getWeights(): Promise<NamedTensor[]> {
+    tf.dispose(this.exported);
+    const pending = this.pendingRestore;
+    const { weights, created } = encodeWeights({
+      iterations: this.iterations,
+      skipped: this.skippedSteps,
+      params: pending?.params ?? this.paramNames.map((name) => ({ name, shape: this.params[name]!.shape })),
+      state: pending ? Object.fromEntries(pending.leaves) : this.currentState,
+    });
+    created.forEach((t) => tf.keep(t));
+    this.exported = created;
+    return weights;
+  }
+
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    const decoded = await decodeWeights(weightValues);
+    this.releaseState();
+    this.iterations_ = decoded.iterations;
+    this.skippedCount = decoded.skipped;
+    this.pendingRestore = decoded;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      factory: this.source?.factory ?? null,
+      options: this.source?.options ?? null,
+      onNonFinite: this.onNonFinite,
+      fused: this.useFused,
+    };
+  }
+
+  /**
+   * Rebuilds an optimizer from {@link getConfig}: the transform comes from the factory
+   * registered under `config.factory`. A custom transform (built with `new
+   * TransformOptimizer(tx)`) has no factory and cannot be rebuilt from a config: register
+   * a factory and build it with `createOptimizer` to make it serializable.
+   */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    const factory = config['factory'];
+    if (typeof factory !== 'string') {
+      throw new EmosensError(
+        'INVALID_OPTION',
+        'EmosensOptimizer.fromConfig: the config names no transform factory: the optimizer wrapped a custom transform, ' +
+          'whose closures a config cannot hold. Register a factory with registerTransformFactory(name, factory) and ' +
+          'build the optimizer with createOptimizer(name, options) to make it serializable.',
+      );
+    }
+    const raw = config['options'];
+    const options = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as FactoryOptions;
+    const onNonFinite = (config['onNonFinite'] ?? 'skip') as NonFinitePolicy;
+    const fused = config['fused'] !== false;
+    const transform = getTransformFactory(factory)(options);
+    return new cls(transform, { onNonFinite, fused, source: { factory, options } });
+  }
+
+  /** Releases the state, signals, counters and any pending loss or restore. */
+  override dispose(): void {
+    this.releaseState();
+    this.discardPendingLoss();
+    tf.dispose(this.exported);
+    this.exported = [];
+    super.dispose();
+  }
+
+  private releaseState(): void {
+    disposeState(this.currentState);
+    disposeReplaced(this.lastSignals, this.currentState);
+    if (this.pendingRestore !== undefined) {
+      disposeReplaced(this.pendingRestore);
+      this.pendingRestore = undefined;
+    }
+    this.skippedCount?.dispose();
+    this.skippedCount = undefined;
+    this.currentState = undefined;
+    this.lastSignals = {};
+    this.params = {};
+    this.paramNames = [];
+  }
+
+  private discardPendingLoss(): void {
+    if (isTensor(this.pendingLoss)) this.pendingLoss.dispose();
+    this.pendingLoss = undefined;
+  }
+}
+
+tf.serialization.registerClass(TransformOptimizer);
+
+function sameKind(a: tf.Tensor, b: tf.Tensor): boolean {
+  return a.dtype === b.dtype && a.dtype !== 'string' && a.shape.join(',') === b.shape.join(',');
+}
+
+/**
+ * Checks the loss and gradients with one read of one boolean; when one is not finite,
+ * reads a flag per tensor (only then) to name the culprits.
+ */
+function findNonFinite(loss: Loss | undefined, grads: Updates): string | undefined {
+  const lossTensor = isTensor(loss) ? loss : undefined;
+  const ok = allFinite(lossTensor, grads);
+  const fine = ok.dataSync()[0] !== 0;
+  ok.dispose();
+  if (fine) return undefined;
+  const bad: string[] = [];
+  const finite = (t: tf.Tensor): boolean => {
+    const flag = tf.tidy(() => tf.all(tf.isFinite(t)));
+    const value = flag.dataSync()[0] !== 0;
+    flag.dispose();
+    return value;
+  };
+  if (lossTensor !== undefined && !finite(lossTensor)) bad.push('the loss');
+  for (const [name, g] of Object.entries(grads)) if (!finite(g)) bad.push(`the gradient of '${name}'`);
+  return `non-finite values (NaN or Infinity) in ${bad.join(', ')}`;
+}

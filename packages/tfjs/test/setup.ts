@@ -1,0 +1,8 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core alone has no gradient functions; the `@tensorflow/tfjs` bundle registers them.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+
+// Tests run on the cpu backend; keep the Node hint about tfjs-node out of the output.
+tf.env().set('IS_NODE', false);
+await tf.setBackend('cpu');
