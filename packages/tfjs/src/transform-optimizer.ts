@@ -252,7 +252,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       return;
     }
     if (this.onNonFinite !== 'skip') {
-      const problem = findNonFinite(loss, grads);
+      const problem = findNonFinite(loss, grads, this.onNonFinite === 'throw');
       if (problem !== undefined) {
         this.rejectStep(problem);
         return;
@@ -550,15 +550,16 @@ function sameKind(a: tf.Tensor, b: tf.Tensor): boolean {
 }
 
 /**
- * Checks the loss and gradients with one read of one boolean; when one is not finite,
- * reads a flag per tensor (only then) to name the culprits.
+ * Checks the loss and gradients with one read of one boolean. When one is not finite
+ * and `describe` is set (for an error message), reads a flag per tensor to name them.
  */
-function findNonFinite(loss: Loss | undefined, grads: Updates): string | undefined {
+function findNonFinite(loss: Loss | undefined, grads: Updates, describe: boolean): string | undefined {
   const lossTensor = isTensor(loss) ? loss : undefined;
   const ok = allFinite(lossTensor, grads);
   const fine = ok.dataSync()[0] !== 0;
   ok.dispose();
   if (fine) return undefined;
+  if (!describe) return 'non-finite values (NaN or Infinity) in the loss or gradients';
   const bad: string[] = [];
   const finite = (t: tf.Tensor): boolean => {
     const flag = tf.tidy(() => tf.all(tf.isFinite(t)));

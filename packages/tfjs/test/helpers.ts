@@ -42,15 +42,29 @@ export function bits(t: tf.Tensor): Float32Array {
   return new Float32Array(t.dataSync());
 }
 
-/** Counts the active backend's `readSync` and `read` calls while `fn` runs. */
-export async function countReads(fn: () => void | Promise<void>): Promise<number> {
+/**
+ * Counts the active backend's `readSync` and `read` calls while `fn` runs; when `stacks`
+ * is given, the call stack of each read is pushed to it.
+ */
+export async function countReads(fn: () => void | Promise<void>, stacks?: string[]): Promise<number> {
   const backend = tf.backend();
-  const readSync = vi.spyOn(backend, 'readSync');
-  const read = vi.spyOn(backend, 'read');
+  const limit = Error.stackTraceLimit;
+  if (stacks) Error.stackTraceLimit = 60;
+  const originalReadSync = backend.readSync.bind(backend);
+  const originalRead = backend.read.bind(backend);
+  const readSync = vi.spyOn(backend, 'readSync').mockImplementation((dataId) => {
+    stacks?.push(new Error().stack ?? '');
+    return originalReadSync(dataId);
+  });
+  const read = vi.spyOn(backend, 'read').mockImplementation((dataId) => {
+    stacks?.push(new Error().stack ?? '');
+    return originalRead(dataId);
+  });
   try {
     await fn();
     return readSync.mock.calls.length + read.mock.calls.length;
   } finally {
+    Error.stackTraceLimit = limit;
     readSync.mockRestore();
     read.mockRestore();
   }

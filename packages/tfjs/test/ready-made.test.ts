@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { EmosensError, statefulOptimizer } from '@emosens/core';
+import * as transforms from '@emosens/optimizers';
+import { TransformOptimizer, adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/tfjs';
+import { bits, countReads } from './helpers.js';
+
+/** A small least-squares problem with a matrix and a bias, so factored moments are exercised. */
+function problem() {
+  const w = tf.variable(tf.tensor2d([0.5, -0.3, 0.2, 0.1, -0.4, 0.6], [3, 2]));
+  const b = tf.variable(tf.tensor1d([0.1, -0.1]));
+  const x = tf.tensor2d([1, 2, 3, -1, 0.5, 2, 0, 1, -2, 1, 1, 1], [4, 3]);
+  const y = tf.tensor2d([1, 0, 0, 1, 1, 1, -1, 2], [4, 2]);
+  const loss = () => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar);
+  const release = () => tf.dispose([w, b, x, y]);
+  return { w, b, loss, release };
+}
+
+const READY = {
+  emoSens: () => emoSens({ lr: 1e-2 }),
+  'emoSens (shadow)': () => emoSens({ lr: 1e-2, useShadow: true }),
+  emoAiry: () => emoAiry({ lr: 1e-2 }),
+  'emoAiry (shadow)': () => emoAiry({ lr: 1e-2, useShadow: true }),
+  emoCats: () => emoCats({ lr: 1e-2 }),
+  'emoCats (shadow)': () => emoCats({ lr: 1e-2, useShadow: true }),
+  'emoCats (decoupled decay)': () => emoCats({ lr: 1e-2, decoupledWeightDecay: true }),
+  adam: () => adam({ lr: 1e-2 }),
+  adamw: () => adamw({ lr: 1e-2 }),
+} as const;
+
+/**
+ * Where a backend read comes from, when one happens. The cpu backend's `Tile` kernel
+ * reads its input with `readSync`; `tf.where` with a scalar condition and a tensor
+ * broadcasts the condition with `Tile`. @emosens/shadow's `withShadow` does that (three
+ * selects per parameter), so its steps read on the cpu backend (on webgl/webgpu `Tile`
+ * runs on the device). Reported to the lead; until the block broadcasts its condition
+ * another way, shadow runs may read, but only there.
+ */
+function isShadowTileRead(stack: string): boolean {
+  return /kernels[/\\]Tile\.|tile \[as kernelFunc\]/.test(stack) && /with-shadow/.test(stack);
+}
+
+describe.each(Object.entries(READY))('%s', (name, make) => {
+  it('reads nothing back from the device over 10 minimize steps, and leaks nothing', async () => {
+    const { loss, release } = problem();
+    const opt = make();
+    opt.minimize(loss); // creates the state
+    const count = tf.memory().numTensors;
+    const stacks: string[] = [];
+    const reads = await countReads(() => {
+      for (let i = 0; i < 10; i++) opt.minimize(loss);
+    }, stacks);
+    if (name.includes('shadow') && reads > 0) {
+      console.warn(`${name}: ${reads} cpu reads in 10 steps, all from withShadow's tf.where broadcast (cpu Tile kernel).`);
+      expect(stacks.every(isShadowTileRead)).toBe(true);
+    } else {
+      expect(reads).toBe(0);
+    }
+    expect(tf.memory().numTensors).toBe(count);
+    opt.dispose();
+    release();
+  });
+
+  it('lowers the loss', () => {
+    const { loss, release } = problem();
+    const opt = make();
+    const first = tf.tidy(() => loss().dataSync()[0]!);
+    for (let i = 0; i < 100; i++) opt.minimize(loss);
+    // the shadow blends back toward older weights, so shadow runs descend more slowly
+    expect(tf.tidy(() => loss().dataSync()[0]!)).toBeLessThan(first * 0.9);
+    opt.dispose();
+    release();
+  });
+});
+
+describe('the ready-made optimizers', () => {
+  it('compute exactly what the @emosens/optimizers transform computes through @emosens/core', () => {
+    for (const name of ['emoSens', 'emoAiry', 'emoCats', 'adam', 'adamw'] as const) {
+      const viaAdapter = problem();
+      const viaCore = problem();
+      const opt = { emoSens, emoAiry, emoCats, adam, adamw }[name]({ lr: 1e-2 });
+      const reference = statefulOptimizer(transforms[name]({ lr: 1e-2 }), { w: viaCore.w, b: viaCore.b });
+      for (let i = 0; i < 5; i++) {
+        opt.minimize(viaAdapter.loss);
+        const { value, grads } = tf.variableGrads(viaCore.loss, [viaCore.w, viaCore.b]);
+        reference.step({ w: grads[viaCore.w.name]!, b: grads[viaCore.b.name]! }, { loss: value });
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+      expect(bits(viaAdapter.w), name).toEqual(bits(viaCore.w));
+      expect(bits(viaAdapter.b), name).toEqual(bits(viaCore.b));
+      opt.dispose();
+      reference.dispose();
+      viaAdapter.release();
+      viaCore.release();
+    }
+  });
+
+  it('expose the emotion and calm signals of the last step', () => {
+    const { loss, release } = problem();
+    const opt = emoSens({ lr: 1e-2 });
+    expect(opt.readSignal('emotion')).toBeUndefined();
+    for (let i = 0; i < 3; i++) opt.minimize(loss);
+    const emotion = opt.signals.emotion;
+    expect(emotion?.dtype).toBe('float32');
+    expect(opt.signals.calm?.dtype).toBe('bool');
+    const s = opt.readSignal('emotion')!;
+    expect(Math.abs(s)).toBeLessThan(1);
+    expect(s).not.toBe(0); // the loss moved, so short and long averages differ
+    expect(opt.readSignal('calm')).toBe(0); // the calm window (32 steps) is not full yet
+    opt.dispose();
+    release();
+  });
+
+  it('throw MISSING_LOSS for the Emo optimizers when applyGradients gets no loss, never use 0', () => {
+    const { w, b, loss, release } = problem();
+    const before = bits(w);
+    const { value, grads } = tf.variableGrads(loss, [w, b]);
+    for (const opt of [emoSens(), emoAiry(), emoCats()]) {
+      let error: unknown;
+      try {
+        opt.applyGradients(grads);
+      } catch (e) {
+        error = e;
+      }
+      expect((error as EmosensError).code).toBe('MISSING_LOSS');
+      expect(bits(w)).toEqual(before);
+      opt.dispose();
+    }
+    const plain = adam();
+    plain.applyGradients(grads); // Adam needs no loss
+    expect(bits(w)).not.toEqual(before);
+    plain.dispose();
+    tf.dispose([value, ...Object.values(grads)]);
+    release();
+  });
+
+  it('pass adapter options through and validate optimizer options by name', () => {
+    const opt = emoCats({ lr: 0.01, onNonFinite: 'throw' });
+    expect(opt).toBeInstanceOf(TransformOptimizer);
+    expect(opt.onNonFinite).toBe('throw');
+    expect(opt.getConfig()).toEqual({ factory: 'emoCats', options: { lr: 0.01 }, onNonFinite: 'throw', fused: true });
+    expect(() => emoSens({ lr: -1 })).toThrow(/lr/);
+    expect(() => adam({ betas: [0.9, 1.5] })).toThrow(/betas/);
+    opt.dispose();
+  });
+});
