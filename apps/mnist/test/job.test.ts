@@ -1,0 +1,69 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../src/args.js';
+import { runJob } from '../src/job.js';
+import type { JobResults } from '../src/report.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+function sink(): { text: () => string; write(s: string): void } {
+  const chunks: string[] = [];
+  return { text: () => chunks.join(''), write: (s: string) => void chunks.push(s) };
+}
+
+describe('runJob', () => {
+  it('trains EmoSens and AdamW for 30 steps, lowers the loss and writes results.json and report.html', async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'emosens-mnist-'));
+    dirs.push(out);
+    const stdout = sink();
+    const stderr = sink();
+    const before = tf.memory().numTensors;
+    const code = await runJob({ ...DEFAULTS, optimizers: ['emosens', 'adamw'], steps: 30, out }, { stdout, stderr });
+    expect(code).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(stderr.text()).not.toMatch(/warning|error/i);
+
+    const results = JSON.parse(await readFile(path.join(out, 'results.json'), 'utf8')) as JobResults;
+    expect(results.options).toMatchObject({ steps: 30, seed: DEFAULTS.seed, backend: 'cpu', batchSize: 64, lr: 1e-3 });
+    expect(results.runs.map((r) => r.optimizer)).toEqual(['emosens', 'adamw']);
+    for (const run of results.runs) {
+      expect(run.losses).toHaveLength(30);
+      const first = run.losses.slice(0, 5).reduce((a, b) => a + b) / 5;
+      const last = run.losses.slice(-5).reduce((a, b) => a + b) / 5;
+      expect(last).toBeLessThan(first - 0.2);
+      expect(run.heldOutAccuracy).toBeGreaterThan(0.3);
+      expect(run.msPerStep).toBeGreaterThan(0);
+      expect(run.stateBytes).toBeGreaterThan(0);
+    }
+    const [emosens, adamw] = results.runs;
+    // Same starting point: the first batch's loss is identical for both.
+    expect(emosens!.losses[0]).toBe(adamw!.losses[0]);
+    expect(emosens!.emotion.every((v) => typeof v === 'number' && v > -1 && v < 1)).toBe(true);
+    expect(adamw!.emotion.every((v) => v === null)).toBe(true);
+
+    const html = await readFile(path.join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('EmoSens');
+    expect(html).not.toMatch(/(src|href)\s*=\s*["']?\s*(https?:)?\/\//i);
+    expect(stdout.text()).toMatch(/EmoSens\s+\d\.\d{4}\s+\d\.\d{4}/);
+  });
+
+  it('returns exit code 2 with a message when WebGPU is not available', async () => {
+    const stderr = sink();
+    const hasGpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu !== undefined;
+    if (hasGpu) {
+      console.log('skipped: this runtime has navigator.gpu, so --backend webgpu is available');
+      return;
+    }
+    const code = await runJob({ ...DEFAULTS, backend: 'webgpu', steps: 1 }, { stdout: sink(), stderr });
+    expect(code).toBe(2);
+    expect(stderr.text()).toMatch(/--backend webgpu: WebGPU is not available/);
+    expect(tf.getBackend()).toBe('cpu');
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { movingAverage, renderReportHtml, renderTable, type JobResults } from '../src/report.js';
+import type { RunResult } from '../src/train.js';
+
+function run(optimizer: RunResult['optimizer'], label: string, emotion: boolean): RunResult {
+  const losses = Array.from({ length: 40 }, (_, i) => 2.3 * Math.exp(-i / 15));
+  return {
+    optimizer,
+    label,
+    finalLoss: 0.25,
+    heldOutAccuracy: 0.9125,
+    msPerStep: 12.34,
+    stateBytes: 814_204,
+    calmStep: emotion ? 31 : null,
+    losses,
+    emotion: losses.map((_, i) => (emotion ? Math.sin(i / 5) : null)),
+  };
+}
+
+const results: JobResults = {
+  job: 'mnist-mlp',
+  createdAt: '2024-01-01T00:00:00.000Z',
+  options: {
+    steps: 40,
+    seed: 1,
+    backend: 'cpu',
+    backendDetail: 'JavaScript cpu backend',
+    batchSize: 64,
+    lr: 0.001,
+    model: '784-128-10 MLP',
+    trainCount: 8000,
+    heldOutCount: 2000,
+    finalLossWindow: 50,
+    optimizers: ['emosens', 'adam'],
+    tfjsVersion: '4.22.0',
+    node: 'v20',
+  },
+  runs: [run('emosens', 'EmoSens', true), run('adam', 'Adam <b>', false)],
+};
+
+describe('renderTable', () => {
+  it('aligns one row per optimizer with every column', () => {
+    const lines = renderTable(results.runs).split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^optimizer\s+final loss\s+held-out acc\s+ms\/step\s+state bytes\s+calm at step$/);
+    expect(lines[2]).toMatch(/^EmoSens\s+0\.2500\s+0\.9125\s+12\.3\s+814,204\s+31$/);
+    expect(lines[3]).toMatch(/never$/);
+    expect(new Set(lines.map((l) => l.length)).size).toBe(1);
+  });
+});
+
+describe('renderReportHtml', () => {
+  const html = renderReportHtml(results);
+
+  it('is a self-contained page with no external references', () => {
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html).not.toMatch(/(src|href)\s*=\s*["']?\s*(https?:)?\/\//i);
+    expect(html).not.toMatch(/<script[^>]+src/i);
+    expect(html).not.toMatch(/<link/i);
+    expect(html).not.toMatch(/@import|url\(/i);
+  });
+
+  it('draws a loss curve per optimizer and an emotion curve for the Emo ones', () => {
+    const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
+    expect(svgs).toHaveLength(2);
+    expect(svgs[0]!.match(/<polyline/g)).toHaveLength(2);
+    expect(svgs[1]!.match(/<polyline/g)).toHaveLength(1);
+    expect(svgs[1]).toContain('EmoSens');
+  });
+
+  it('escapes labels', () => {
+    expect(html).toContain('Adam &#60;b&#62;');
+    expect(html).not.toContain('Adam <b>');
+  });
+});
+
+describe('movingAverage', () => {
+  it('averages a trailing window, shorter at the start', () => {
+    expect(movingAverage([1, 2, 3, 4, 5], 2)).toEqual([1, 1.5, 2.5, 3.5, 4.5]);
+  });
+});
