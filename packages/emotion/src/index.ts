@@ -5,3 +5,4 @@ export {
   type EmotionState,
   type TrackEmotionOptions,
 } from './track-emotion.js';
+export { fixedEmotion } from './fixed-emotion.js';

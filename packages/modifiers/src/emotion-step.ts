@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { stateless, type EmptyState, type GradientTransformation } from '@emosens/core';
+import type { EmptyState, GradientTransformation } from '@emosens/core';
 import type {} from '@emosens/emotion'; // declares the `emotion` signal read below
 
 /**

@@ -1,0 +1,26 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check, type EmptyState, type GradientTransformation } from '@emosens/core';
+import type {} from './track-emotion.js';
+
+/**
+ * Publishes a constant `emotion` signal (and `calm` = false) without looking at the loss.
+ * Use it to run emotion-driven blocks at a fixed emotion (e.g. `fixedEmotion(0)` turns
+ * off the step cooling and keeps the filter at its base threshold), or in tests.
+ *
+ * ```ts
+ * chain(fixedEmotion(0), rootFiltered(scaleByAdam()), scaleByLearningRate(1e-3))
+ * ```
+ */
+export function fixedEmotion(value: number): GradientTransformation<EmptyState> {
+  const name = 'fixedEmotion';
+  const s = check.number(name, 'value', value, { min: -1, max: 1 });
+  return {
+    name,
+    init: () => ({}),
+    update(updates, state, _params, context) {
+      context.publish('emotion', tf.scalar(s), name);
+      context.publish('calm', tf.scalar(false, 'bool'), name);
+      return { updates, state };
+    },
+  };
+}
