@@ -1,3 +1,6 @@
+// Declares the `emotion` and `calm` signals (module augmentation of @emosens/core), so that
+// `optimizer.signals.emotion` is typed for users; kept in the emitted .d.ts on purpose.
+/// <reference types="@emosens/emotion" preserve="true" />
 import {
   adam as adamTransform,
   adamw as adamwTransform,

@@ -20,7 +20,7 @@ import {
 } from '@emosens/core';
 import { allFinite, select } from './internal/finite.js';
 import { detachTensors, keepTree, leavesWithSegments, mergeState, zipTensors, type Leaf } from './internal/state-tree.js';
-import { decodeWeights, encodeWeights, type DecodedWeights, type NamedTensor, type SavedParam } from './internal/weights.js';
+import { decodeWeights, encodeWeights, type DecodedWeights, type NamedTensor } from './internal/weights.js';
 import { getTransformFactory, type FactoryOptions } from './registry.js';
 
 /**

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { EmosensError, chain } from '@emosens/core';
-import { TransformOptimizer } from '@emosens/tfjs';
+import { TransformOptimizer } from '../src/index.js';
 import { bits, bowl, momentumSgd, recordLoss, type MomentumState } from './helpers.js';
 
 type RecordState = [{ last: tf.Scalar }, MomentumState];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { EmosensError, chain } from '@emosens/core';
-import { TransformOptimizer, type NonFinitePolicy } from '@emosens/tfjs';
+import { TransformOptimizer, type NonFinitePolicy } from '../src/index.js';
 import { bits, countReads, momentumSgd, recordLoss, type MomentumState } from './helpers.js';
 
 type RecordState = [{ last: tf.Scalar }, MomentumState];

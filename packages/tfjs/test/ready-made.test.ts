@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { EmosensError, statefulOptimizer } from '@emosens/core';
 import * as transforms from '@emosens/optimizers';
-import { TransformOptimizer, adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/tfjs';
+import { TransformOptimizer, adam, adamw, emoAiry, emoCats, emoSens } from '../src/index.js';
 import { bits, countReads } from './helpers.js';
 
 /** A small least-squares problem with a matrix and a bias, so factored moments are exercised. */

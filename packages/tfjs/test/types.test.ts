@@ -1,0 +1,19 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { EmosensError, type Loss } from '@emosens/core';
+import { TransformOptimizer, emoSens, type NonFinitePolicy } from '../src/index.js';
+
+describe('types', () => {
+  it('the factories return a tf.Optimizer with typed signals', () => {
+    const opt = emoSens();
+    expectTypeOf(opt).toEqualTypeOf<TransformOptimizer>();
+    expectTypeOf(opt).toMatchTypeOf<tf.Optimizer>();
+    expectTypeOf(opt.signals.emotion).toEqualTypeOf<tf.Scalar | undefined>();
+    expectTypeOf(opt.setLoss).parameter(0).toEqualTypeOf<Loss>();
+    expectTypeOf<'emotion' | 'calm'>().toMatchTypeOf<Parameters<typeof opt.readSignal>[0]>();
+    expectTypeOf<NonFinitePolicy>().toEqualTypeOf<'skip' | 'skipExact' | 'throw'>();
+    // @ts-expect-error: an option the optimizers do not have
+    expect(() => emoSens({ learningRate: 1 })).toThrow(EmosensError);
+    opt.dispose();
+  });
+});
