@@ -23,8 +23,9 @@ export interface StepOptions {
  *
  * ```ts
  * const opt = statefulOptimizer(chain(scaleByAdam(), scaleByLearningRate(1e-2)), { w });
+ * // tf.variableGrads keys gradients by the variable's own name: map them back to ours
  * const { value, grads } = tf.variableGrads(() => loss(opt.params.w));
- * opt.step(grads, { loss: value });
+ * opt.step({ w: grads[opt.params.w.name] }, { loss: value });
  * ```
  */
 export class StatefulOptimizer<S extends StateValue = StateValue> {
