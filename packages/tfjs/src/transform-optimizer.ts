@@ -338,7 +338,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       );
     }
     const old = this.skippedSteps;
-    this.skippedCount = tf.keep(tf.add(old, tf.scalar(1, 'int32'))) as tf.Scalar;
+    this.skippedCount = tf.keep(tf.tidy(() => tf.add(old, tf.scalar(1, 'int32'))));
     old.dispose();
     this.incrementIterations();
   }
@@ -447,7 +447,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       disposeReplaced(template, state, params);
       this.currentState = state;
     } catch (error) {
-      disposeReplaced(template, params, pending);
+      disposeReplaced(template, params);
       throw error;
     }
     this.params = params;
@@ -526,7 +526,8 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     disposeState(this.currentState);
     disposeReplaced(this.lastSignals, this.currentState);
     if (this.pendingRestore !== undefined) {
-      disposeReplaced(this.pendingRestore);
+      tf.dispose([...this.pendingRestore.leaves.values()].filter(isTensor));
+      this.pendingRestore.skipped.dispose();
       this.pendingRestore = undefined;
     }
     this.skippedCount?.dispose();

@@ -78,16 +78,19 @@ describe("onNonFinite: 'skip' (the default)", () => {
     release();
   });
 
-  it('leaks no tensors over good and skipped steps', () => {
-    const { w, opt, release } = primed();
+  it.each(['skip', 'skipExact'] as const)('leaks no tensors over good and skipped steps (%s)', (mode) => {
+    const { w, opt, release } = primed(mode);
     const loss = tf.scalar(1);
     stepWith(opt, w, [1, 1, 1], loss);
     const count = tf.memory().numTensors;
     for (let i = 0; i < 4; i++) {
       stepWith(opt, w, [1, Number.NaN, 1], loss);
+      stepWith(opt, w, [1, 1, 1], Number.NaN);
       stepWith(opt, w, [1, 1, 1], loss);
     }
     expect(tf.memory().numTensors).toBe(count);
+    expect(opt.readSkippedSteps()).toBe(8);
+    expect(opt.skippedSteps.dtype).toBe('int32');
     loss.dispose();
     release();
   });

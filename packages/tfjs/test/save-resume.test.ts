@@ -178,6 +178,21 @@ describe('getWeights / setWeights', () => {
     p.release();
   });
 
+  it('releases restored weights that were never used, on setWeights and on dispose', async () => {
+    const p = problem();
+    const a = emoAiry({ useShadow: true });
+    a.minimize(p.loss);
+    const saved = await a.getWeights();
+    const before = tf.memory().numTensors;
+    const b = emoAiry({ useShadow: true });
+    await b.setWeights(saved);
+    await b.setWeights(saved); // replaces the first pending restore
+    b.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    a.dispose();
+    p.release();
+  });
+
   it('refuses weights of another optimizer or of other variables, naming what differs', async () => {
     const p = problem();
     const a = adam();
