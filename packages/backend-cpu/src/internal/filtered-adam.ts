@@ -1,0 +1,142 @@
+import type { StateValue } from '@emosens/core';
+import type { Tensor } from '@tensorflow/tfjs-core';
+import type { EmoStepContext } from './emo-step.js';
+import { f, rootCutoff } from './float32.js';
+import { SHADOW_FOLLOW, type ShadowBlend } from './shadow.js';
+import type { StateReader } from './state-access.js';
+
+type Obj = { readonly [key: string]: StateValue };
+
+/** Adam moments without bias correction (`scaleByAdam({ biasCorrection: false })`'s state). */
+export interface MomentsState {
+  readonly raw: Obj;
+  readonly count: number;
+  readonly mu: Obj;
+  readonly nu: Obj;
+  readonly m: readonly Tensor[];
+  readonly v: readonly Tensor[];
+}
+
+/** Reads `{ count, mu: { <p> }, nu: { <p> } }` for the parameters with gradients. */
+export function readMoments(
+  value: StateValue | undefined,
+  path: string,
+  names: readonly string[],
+  shapes: readonly (readonly number[])[],
+  read: StateReader,
+): MomentsState {
+  const raw = read.object(value, path);
+  const mu = read.object(raw.mu, `${path}/mu`);
+  const nu = read.object(raw.nu, `${path}/nu`);
+  return {
+    raw,
+    count: read.count(raw.count, `${path}/count`),
+    mu,
+    nu,
+    m: names.map((n, i) => read.tensor(mu[n], `${path}/mu/${n}`, shapes[i])),
+    v: names.map((n, i) => read.tensor(nu[n], `${path}/nu/${n}`, shapes[i])),
+  };
+}
+
+/**
+ * Runs `loop` for each of `entries` (in the order the state was read) on writable
+ * moment buffers and returns the moments' next state (count + 1, same layout).
+ */
+function updateMoments(
+  ctx: EmoStepContext,
+  entries: EmoStepContext['entries'],
+  state: MomentsState,
+  loop: (p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, blend: ShadowBlend | undefined) => void,
+): StateValue {
+  const mu: Record<string, Tensor> = {};
+  const nu: Record<string, Tensor> = {};
+  entries.forEach((e, i) => {
+    const m = ctx.storage.writable(state.m[i]!);
+    const v = ctx.storage.writable(state.v[i]!);
+    loop(e.p, e.g, ctx.storage.values(m), ctx.storage.values(v), e.blend);
+    mu[e.name] = m;
+    nu[e.name] = v;
+  });
+  return { ...state.raw, count: state.count + 1, mu: { ...state.mu, ...mu }, nu: { ...state.nu, ...nu } };
+}
+
+/**
+ * The filtered-Adam element loop of EmoSens (and EmoAiry's vectors), one pass: for each entry, in the composed path's order and
+ * rounding (`f` = float32):
+ *
+ * ```
+ * [shadow]  q = f(f(p*keep) + f(sh*w));  sh = f(sh + f(f(q - sh) * 0.05))      else q = p
+ * m = f(f(m*b1) + f(g*(1-b1)));  v = f(f(v*b2) + f(f(g*g)*(1-b2)))
+ * u = f(m / f(f(sqrt(v)) + eps)) * [|g| >= cut]
+ * u = f(f(f(u*factor) + f(q*wd)) * -lr)
+ * p = f(p + f(f(q - p) + u))      (= f(p + u) without a blend)
+ * ```
+ */
+function filteredAdamLoop(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  blend: ShadowBlend | undefined,
+  k: { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; eps: number; cut: number; factor: number; decay: number; negLr: number },
+): void {
+  const { b1, oneMinusB1, b2, oneMinusB2, eps, cut, factor, decay, negLr } = k;
+  const n = p.length;
+  if (blend === undefined) {
+    for (let i = 0; i < n; i++) {
+      const gi = g[i]!;
+      const pi = p[i]!;
+      const mi = f(f(m[i]! * b1) + f(gi * oneMinusB1));
+      const vi = f(f(v[i]! * b2) + f(f(gi * gi) * oneMinusB2));
+      m[i] = mi;
+      v[i] = vi;
+      let u = f(mi / f(f(Math.sqrt(vi)) + eps)) * (Math.abs(gi) >= cut ? 1 : 0);
+      u = f(u * factor);
+      if (decay !== 0) u = f(u + f(pi * decay));
+      p[i] = f(pi + f(u * negLr));
+    }
+    return;
+  }
+  const { shadow, weight, keep } = blend;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]!;
+    const pi = p[i]!;
+    const si = shadow[i]!;
+    const q = f(f(pi * keep) + f(si * weight));
+    shadow[i] = f(si + f(f(q - si) * SHADOW_FOLLOW));
+    const mi = f(f(m[i]! * b1) + f(gi * oneMinusB1));
+    const vi = f(f(v[i]! * b2) + f(f(gi * gi) * oneMinusB2));
+    m[i] = mi;
+    v[i] = vi;
+    let u = f(mi / f(f(Math.sqrt(vi)) + eps)) * (Math.abs(gi) >= cut ? 1 : 0);
+    u = f(u * factor);
+    if (decay !== 0) u = f(u + f(q * decay));
+    p[i] = f(pi + f(f(q - pi) + f(u * negLr)));
+  }
+}
+
+/**
+ * Updates filtered Adam moments without bias correction for `entries` (whose moments
+ * `state` was read for, in the same order) and their parameters, in one pass each. The
+ * root filter's statistic is `'abs'` for EmoSens and `'square'` for EmoAiry's vectors.
+ */
+export function stepFilteredAdam(
+  ctx: EmoStepContext,
+  entries: EmoStepContext['entries'],
+  state: MomentsState,
+  statistic: 'abs' | 'square',
+): StateValue {
+  const { b1, b2, eps } = ctx.hyper;
+  const k = {
+    b1: f(b1),
+    oneMinusB1: f(1 - b1),
+    b2: f(b2),
+    oneMinusB2: f(1 - b2),
+    eps: f(eps),
+    cut: rootCutoff(ctx.threshold, statistic),
+    factor: ctx.factor,
+    decay: ctx.decay,
+    negLr: ctx.negLr,
+  };
+  return updateMoments(ctx, entries, state, (p, g, m, v, blend) => filteredAdamLoop(p, g, m, v, blend, k));
+}

@@ -1,0 +1,92 @@
+import { isTensor, type FusedKernel, type FusedStepArgs, type FusedStepResult, type StateValue } from '@emosens/core';
+import { readValues, StepStorage } from '../internal/cpu-storage.js';
+import { onCpu, requireCpuBackend } from '../internal/emo-step.js';
+import { readMoments } from '../internal/filtered-adam.js';
+import { f } from '../internal/float32.js';
+import { readHyper } from '../internal/options.js';
+import { StateReader } from '../internal/state-access.js';
+import { ADAMW } from '../kernel-keys.js';
+import type { Tensor } from '@tensorflow/tfjs-core';
+
+type Obj = { readonly [key: string]: StateValue };
+
+const name = `${ADAMW}/cpu`;
+
+/**
+ * The AdamW element loop, one pass (torch.optim.AdamW's order, as `scaleByAdam`):
+ *
+ * ```
+ * m = f(f(m*b1) + f(g*(1-b1)));  v = f(f(v*b2) + f(f(g*g)*(1-b2)))
+ * u = f(f(m / bc1) / f(f(f(sqrt(v)) / bc2) + eps))      bc1 = 1 - b1^t, bc2 = sqrt(1 - b2^t)
+ * p = f(p + f(f(u + f(p*wd)) * -lr))
+ * ```
+ */
+function adamwLoop(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  k: { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; eps: number; bc1: number; bc2: number; decay: number; negLr: number },
+): void {
+  const { b1, oneMinusB1, b2, oneMinusB2, eps, bc1, bc2, decay, negLr } = k;
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]!;
+    const pi = p[i]!;
+    const mi = f(f(m[i]! * b1) + f(gi * oneMinusB1));
+    const vi = f(f(v[i]! * b2) + f(f(gi * gi) * oneMinusB2));
+    m[i] = mi;
+    v[i] = vi;
+    let u = f(f(mi / bc1) / f(f(f(Math.sqrt(vi)) / bc2) + eps));
+    if (decay !== 0) u = f(u + f(pi * decay));
+    p[i] = f(pi + f(u * negLr));
+  }
+}
+
+function stepAdamw(args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
+  const backend = requireCpuBackend(name);
+  const hyper = readHyper(name, args.options);
+  const read = new StateReader(name);
+  const root = read.object(args.state, '(root)');
+  const names = Object.keys(args.grads);
+  const shapes = names.map((n) => args.params[n]!.shape);
+  const moments = readMoments(root.moments, 'moments', names, shapes, read);
+  const lrState = read.object(root.lr, 'lr');
+  const lrCount = read.count(lrState.count, 'lr/count');
+
+  const storage = new StepStorage(backend, [...Object.values(args.grads), isTensor(args.loss) ? args.loss : undefined]);
+  const count = moments.count + 1;
+  const k = {
+    b1: f(hyper.b1),
+    oneMinusB1: f(1 - hyper.b1),
+    b2: f(hyper.b2),
+    oneMinusB2: f(1 - hyper.b2),
+    eps: f(hyper.eps),
+    bc1: f(1 - hyper.b1 ** count),
+    bc2: f(Math.sqrt(1 - hyper.b2 ** count)),
+    decay: hyper.weightDecay === 0 ? 0 : f(hyper.weightDecay),
+    negLr: f(-hyper.lr),
+  };
+  const mu: Record<string, Tensor> = {};
+  const nu: Record<string, Tensor> = {};
+  names.forEach((n, i) => {
+    const p = storage.writableVariable(args.params[n]!);
+    const m = storage.writable(moments.m[i]!);
+    const v = storage.writable(moments.v[i]!);
+    adamwLoop(p, readValues(backend, args.grads[n]!), storage.values(m), storage.values(v), k);
+    mu[n] = m;
+    nu[n] = v;
+  });
+  const nextMoments: Obj = { ...moments.raw, count, mu: { ...moments.mu, ...mu }, nu: { ...moments.nu, ...nu } };
+  return { state: { ...root, moments: nextMoments, lr: { ...lrState, count: lrCount + 1 } }, signals: {} };
+}
+
+/**
+ * Adam / AdamW on the cpu backend (`adam(options)` is this with weight decay 0): the
+ * whole step in one pass over each parameter's arrays, in place.
+ */
+export const adamwCpuKernel: FusedKernel = {
+  name,
+  supports: onCpu,
+  step: stepAdamw,
+};
