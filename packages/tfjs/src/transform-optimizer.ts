@@ -338,7 +338,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       );
     }
     const old = this.skippedSteps;
-    this.skippedCount = tf.keep(tf.tidy(() => tf.add(old, tf.scalar(1, 'int32'))));
+    this.skippedCount = tf.keep(tf.tidy(() => tf.add(old, tf.scalar(1, 'int32')) as tf.Scalar));
     old.dispose();
     this.incrementIterations();
   }
