@@ -2,7 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { BackendName } from './args.js';
 
-export type BackendSetup = { ok: true; detail: string } | { ok: false; message: string };
+export type BackendSetup =
+  | {
+      ok: true;
+      detail: string;
+      /** Whether `dataSync` works (not on webgpu in Node, which lacks OffscreenCanvas). */
+      syncReads: boolean;
+    }
+  | { ok: false; message: string };
 
 /**
  * Selects the tfjs backend. `cpu` always works; `wasm` runs the package's bundled
@@ -48,7 +55,7 @@ async function select(name: string, detail: string): Promise<BackendSetup> {
   if (!ok || tf.getBackend() !== name) {
     return { ok: false, message: `--backend ${name}: the ${name} backend could not start${reason ? ` (${reason.split('\n')[0]})` : ''}` };
   }
-  return { ok: true, detail };
+  return { ok: true, detail, syncReads: name !== 'webgpu' };
 }
 
 async function setupWebGpu(): Promise<BackendSetup> {
@@ -79,5 +86,11 @@ async function setupWebGpu(): Promise<BackendSetup> {
   } catch (error) {
     return { ok: false, message: `--backend webgpu: @tensorflow/tfjs-backend-webgpu could not load (${String(error)})` };
   }
-  return select('webgpu', 'WebGPU backend');
+  const result = await select('webgpu', 'WebGPU backend');
+  if (!result.ok) {
+    result.message +=
+      '. In Node, the `webgpu` package needs a Vulkan driver with a usable adapter ' +
+      '(without a GPU: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json from Debian\'s chromium)';
+  }
+  return result;
 }

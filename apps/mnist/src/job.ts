@@ -3,7 +3,7 @@ import type { JobOptions } from './args.js';
 import { setupBackend } from './backend.js';
 import { loadMnist, splitDataset } from './data.js';
 import { createInitialWeights, HIDDEN_UNITS } from './model.js';
-import { OPTIMIZER_LABELS, type CreatedOptimizer, type OptimizerName } from './optimizers.js';
+import { OPTIMIZER_LABELS, type CreatedOptimizer, type OptimizerName, type OptimizerOptions } from './optimizers.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
 import { renderTable, writeOutputs, type JobResults } from './report.js';
 import { FINAL_LOSS_WINDOW, trainRun, type RunResult } from './train.js';
@@ -19,7 +19,7 @@ export interface JobIo {
   /** Receives progress bars and errors. */
   stderr: ProgressStream;
   /** Overrides the optimizer factory (tests); defaults to `@emosens/tfjs`. */
-  makeOptimizer?: (name: OptimizerName, options: { lr: number }) => CreatedOptimizer;
+  makeOptimizer?: (name: OptimizerName, options: OptimizerOptions) => CreatedOptimizer;
 }
 
 /**
@@ -49,6 +49,7 @@ export async function runJob(options: JobOptions, io: JobIo): Promise<number> {
       batchSize: BATCH_SIZE,
       seed: options.seed,
       lr: options.lr,
+      onNonFinite: backend.syncReads ? 'throw' : 'skip',
       train: split.train,
       heldOut: split.heldOut,
       initialWeights,

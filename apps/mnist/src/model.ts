@@ -108,7 +108,7 @@ export function makeBatch(data: Dataset, indices: ArrayLike<number>): { x: tf.Te
 }
 
 /** Fraction of `data` whose arg-max logit equals the label, evaluated in chunks. */
-export function accuracy(model: Mlp, data: Dataset, chunkSize = 500): number {
+export async function accuracy(model: Mlp, data: Dataset, chunkSize = 500): Promise<number> {
   let correct = 0;
   for (let start = 0; start < data.count; start += chunkSize) {
     const end = Math.min(start + chunkSize, data.count);
@@ -116,7 +116,7 @@ export function accuracy(model: Mlp, data: Dataset, chunkSize = 500): number {
       const x = tf.tensor2d(data.images.subarray(start * IMAGE_SIZE, end * IMAGE_SIZE), [end - start, IMAGE_SIZE]);
       return tf.argMax(forward(model, x), 1);
     });
-    const values = predicted.dataSync();
+    const values = await predicted.data();
     predicted.dispose();
     for (let i = 0; i < values.length; i++) {
       if (values[i] === data.labels[start + i]) correct++;

@@ -18,7 +18,14 @@ export const OPTIMIZER_LABELS: Record<OptimizerName, string> = {
 };
 
 export interface OptimizerOptions {
-  lr?: number;
+  lr: number;
+  /**
+   * What a step does with a NaN or Infinity in the loss or gradients (see
+   * `NonFinitePolicy` of @emosens/tfjs). `'throw'` stops the run with an error naming
+   * it, at the cost of reading one boolean per step; `'skip'` reads nothing back, for
+   * backends without synchronous reads (webgpu in Node).
+   */
+  onNonFinite: 'throw' | 'skip';
 }
 
 /** One optimizer, ready to drive `optimizer.minimize(() => loss)`. */
@@ -26,9 +33,9 @@ export interface CreatedOptimizer {
   name: OptimizerName;
   optimizer: tf.Optimizer;
   /** The emotion scalar of the last step, or null when the optimizer has none (Adam, AdamW). */
-  readEmotion(): number | null;
+  readEmotion(): Promise<number | null>;
   /** Whether the calm (should-stop) signal is on after the last step; null when there is none. */
-  readCalm(): boolean | null;
+  readCalm(): Promise<boolean | null>;
   /** Bytes held by the optimizer's state (its `getWeights()`). */
   stateBytes(): Promise<number>;
   /** Releases the optimizer and its state. */
@@ -48,11 +55,13 @@ export function createOptimizer(name: OptimizerName, options: OptimizerOptions):
     adamw,
     adam,
   };
-  // 'throw': a NaN or Infinity in the loss or gradients stops the run with an error
-  // naming it, rather than silently skipping steps (the default 'skip'); the check
-  // reads one boolean per step, and this loop reads the loss every step anyway.
-  const optimizer = factories[name]({ ...options, onNonFinite: 'throw' });
-  const read = (signal: 'emotion' | 'calm'): number | null => optimizer.readSignal(signal) ?? null;
+  const optimizer = factories[name]({ lr: options.lr, onNonFinite: options.onNonFinite });
+  // Read the signal tensors asynchronously (`readSignal` reads synchronously, which
+  // webgpu in Node cannot do).
+  const read = async (signal: 'emotion' | 'calm'): Promise<number | null> => {
+    const value = optimizer.signals[signal];
+    return value === undefined ? null : ((await value.data())[0] ?? null);
+  };
   return wrapOptimizer(name, optimizer, () => read('emotion'), () => read('calm'));
 }
 
@@ -64,8 +73,8 @@ export function createOptimizer(name: OptimizerName, options: OptimizerOptions):
 export function wrapOptimizer(
   name: OptimizerName,
   optimizer: tf.Optimizer,
-  readEmotion: () => number | null,
-  readCalm: () => number | null,
+  readEmotion: () => Promise<number | null>,
+  readCalm: () => Promise<number | null>,
 ): CreatedOptimizer {
   // Tensors handed out by getWeights(). Some optimizers return fresh tensors beside
   // their live state (tfjs's own make a new iteration-count scalar on each call), and
@@ -76,8 +85,8 @@ export function wrapOptimizer(
     name,
     optimizer,
     readEmotion,
-    readCalm: () => {
-      const value = readCalm();
+    readCalm: async () => {
+      const value = await readCalm();
       return value === null ? null : value !== 0;
     },
     stateBytes: async () => {

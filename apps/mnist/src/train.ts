@@ -1,6 +1,6 @@
 import { createBatchOrder, type Dataset } from './data.js';
 import { accuracy, createMlp, crossEntropy, makeBatch, type InitialWeights } from './model.js';
-import { createOptimizer, OPTIMIZER_LABELS, type CreatedOptimizer, type OptimizerName } from './optimizers.js';
+import { createOptimizer, OPTIMIZER_LABELS, type CreatedOptimizer, type OptimizerName, type OptimizerOptions } from './optimizers.js';
 
 /** Steps averaged for the reported final training loss. */
 export const FINAL_LOSS_WINDOW = 50;
@@ -20,12 +20,14 @@ export interface RunConfig {
   /** Seeds the batch order; the same for every optimizer. */
   seed: number;
   lr: number;
+  /** The optimizers' non-finite policy (see `OptimizerOptions`). */
+  onNonFinite: OptimizerOptions['onNonFinite'];
   train: Dataset;
   heldOut: Dataset;
   initialWeights: InitialWeights;
   onStep?: (progress: StepProgress) => void;
   /** Supplies the optimizer; defaults to the `@emosens/tfjs` factories. */
-  makeOptimizer?: (name: OptimizerName, options: { lr: number }) => CreatedOptimizer;
+  makeOptimizer?: (name: OptimizerName, options: OptimizerOptions) => CreatedOptimizer;
 }
 
 /** The outcome of training with one optimizer. */
@@ -54,7 +56,7 @@ export interface RunResult {
 export async function trainRun(config: RunConfig): Promise<RunResult> {
   const { steps, batchSize, train } = config;
   const make = config.makeOptimizer ?? createOptimizer;
-  const created = make(config.optimizer, { lr: config.lr });
+  const created = make(config.optimizer, { lr: config.lr, onNonFinite: config.onNonFinite });
   const model = createMlp(config.initialWeights, `mnist-${config.optimizer}`);
   const nextBatch = createBatchOrder(train.count, batchSize, config.seed);
   const losses: number[] = [];
@@ -66,7 +68,8 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
       const { x, y } = makeBatch(train, nextBatch());
       const start = performance.now();
       const cost = created.optimizer.minimize(() => crossEntropy(model, x, y), true, model.variables);
-      const loss = cost === null ? Number.NaN : cost.dataSync()[0]!;
+      // Read asynchronously: webgpu in Node has no synchronous reads.
+      const loss = cost === null ? Number.NaN : ((await cost.data())[0] ?? Number.NaN);
       elapsed += performance.now() - start;
       cost?.dispose();
       x.dispose();
@@ -75,11 +78,11 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
         throw new Error(`${OPTIMIZER_LABELS[config.optimizer]}: the training loss is ${loss} at step ${step}`);
       }
       losses.push(loss);
-      emotion.push(created.readEmotion());
-      if (calmStep === null && created.readCalm() === true) calmStep = step;
+      emotion.push(await created.readEmotion());
+      if (calmStep === null && (await created.readCalm()) === true) calmStep = step;
       config.onStep?.({ step, total: steps, loss, msPerStep: elapsed / step });
     }
-    const heldOutAccuracy = accuracy(model, config.heldOut);
+    const heldOutAccuracy = await accuracy(model, config.heldOut);
     const stateBytes = await created.stateBytes();
     return {
       optimizer: config.optimizer,

@@ -19,7 +19,7 @@ describe('createInitialWeights', () => {
 });
 
 describe('the MLP', () => {
-  it('starts near chance (loss about ln 10) from the shared weights, without leaking tensors', () => {
+  it('starts near chance (loss about ln 10) from the shared weights, without leaking tensors', async () => {
     const data = selectExamples(loadMnist(), Array.from({ length: 200 }, (_, i) => i * 50));
     const weights = createInitialWeights(1);
     const before = tf.memory().numTensors;
@@ -31,7 +31,7 @@ describe('the MLP', () => {
     expect(lossA.dataSync()[0]).toBe(lossB.dataSync()[0]);
     expect(lossA.dataSync()[0]).toBeGreaterThan(2.0);
     expect(lossA.dataSync()[0]).toBeLessThan(2.6);
-    const acc = accuracy(a, data, 64);
+    const acc = await accuracy(a, data, 64);
     expect(acc).toBeGreaterThanOrEqual(0);
     expect(acc).toBeLessThan(0.4);
     for (const t of [lossA, lossB, x, y]) t.dispose();
