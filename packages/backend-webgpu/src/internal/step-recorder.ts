@@ -1,0 +1,101 @@
+import { makeShaderSource, HYPER_BYTES, packHyper, type FusedProgram, type HyperField } from './wgsl.js';
+import type { WebGpuInternals } from './backend-internals.js';
+
+const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+const scratchCaches = new WeakMap<GPUDevice, Map<number, GPUBuffer>>();
+
+/** The compute pipeline of a program on a device, compiled once per cache key. */
+export function getPipeline(device: GPUDevice, program: FusedProgram): GPUComputePipeline {
+  let cache = pipelineCaches.get(device);
+  if (!cache) pipelineCaches.set(device, (cache = new Map()));
+  let pipeline = cache.get(program.cacheKey);
+  if (!pipeline) {
+    const module = device.createShaderModule({ code: makeShaderSource(program), label: program.cacheKey });
+    pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: program.cacheKey });
+    cache.set(program.cacheKey, pipeline);
+  }
+  return pipeline;
+}
+
+/** How many pipelines are cached for a device (for tests of the cache). */
+export function cachedPipelineCount(device: GPUDevice): number {
+  return pipelineCaches.get(device)?.size ?? 0;
+}
+
+/**
+ * A storage buffer of `floats` floats kept per device for masks that live only within a
+ * step. Reusing it across steps is safe: every use is encoded on the same queue, in order.
+ */
+export function scratchBuffer(device: GPUDevice, floats: number): GPUBuffer {
+  let cache = scratchCaches.get(device);
+  if (!cache) scratchCaches.set(device, (cache = new Map()));
+  let buffer = cache.get(floats);
+  if (!buffer) {
+    buffer = device.createBuffer({ size: Math.max(4, floats * 4), usage: GPUBufferUsage.STORAGE, label: 'emosens.mask' });
+    cache.set(floats, buffer);
+  }
+  return buffer;
+}
+
+/** Destroys the scratch buffers kept for a device. */
+export function releaseScratch(device: GPUDevice): void {
+  scratchCaches.get(device)?.forEach((b) => b.destroy());
+  scratchCaches.delete(device);
+}
+
+/**
+ * Records one fused step into the backend's own command encoder and compute pass, so the
+ * dispatches run in order with the work tfjs has queued before and after them.
+ */
+export class StepRecorder {
+  private readonly hyper: GPUBuffer;
+  dispatches = 0;
+
+  constructor(
+    private readonly internals: WebGpuInternals,
+    hyper: Readonly<Record<HyperField, number>>,
+  ) {
+    const usage = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+    this.hyper = internals.bufferManager.acquireBuffer(HYPER_BYTES, usage);
+    internals.queue.writeBuffer(this.hyper, 0, packHyper(hyper));
+    // Returned to the pool once the commands that read it are submitted, as tfjs does.
+    internals.uniformPendingDisposal.push(this.hyper);
+  }
+
+  /** Dispatches `program` over `invocations` invocations with its storage `buffers` in binding order. */
+  dispatch(program: FusedProgram, buffers: readonly GPUBuffer[], invocations: number): void {
+    if (buffers.length !== program.bindings.length) {
+      throw new Error(`${program.cacheKey}: expected ${program.bindings.length} buffers, got ${buffers.length}`);
+    }
+    const { device } = this.internals;
+    const pipeline = getPipeline(device, program);
+    const bindGroup = device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        ...(program.usesHyper === false ? [] : [{ binding: 0, resource: { buffer: this.hyper } }]),
+        ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
+      ],
+    });
+    const groups = Math.max(1, Math.ceil(invocations / program.workgroupSize));
+    const x = Math.min(groups, device.limits.maxComputeWorkgroupsPerDimension);
+    const y = Math.ceil(groups / x);
+    const pass = this.pass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, 1);
+    this.dispatches += 1;
+  }
+
+  /** Ends the pass and submits everything queued so far (tfjs's pending work included). */
+  submit(): void {
+    this.internals.endComputePassEncoder();
+    this.internals.submitQueue();
+  }
+
+  private pass(): GPUComputePassEncoder {
+    const b = this.internals;
+    b.ensureCommandEncoderReady();
+    if (!b.computePassEncoder) b.computePassEncoder = b.commandEncoder!.beginComputePass();
+    return b.computePassEncoder;
+  }
+}

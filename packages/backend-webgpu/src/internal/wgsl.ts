@@ -1,0 +1,104 @@
+/**
+ * Pieces shared by the WGSL programs of the fused kernels.
+ *
+ * Every program binds the step's hyperparameters as a uniform at binding 0, then its
+ * storage buffers in the order its `bindings` lists them. Values that change between
+ * steps or optimizers (learning rate, betas, bias corrections, the loss when it is a
+ * number) live in the uniform; only what changes the shader's source goes into a
+ * program's cache key.
+ */
+
+/** Threads per workgroup of the elementwise programs. */
+export const WORKGROUP_SIZE = 64;
+
+/** One storage binding of a program. */
+export interface StorageBinding {
+  readonly name: string;
+  readonly access: 'read' | 'read_write';
+  readonly type: 'f32' | 'i32';
+}
+
+/** A compute program: the tfjs-backend-webgpu shape, with several writable outputs. */
+export interface FusedProgram {
+  /** Everything that changes the source; the pipeline cache key. */
+  readonly cacheKey: string;
+  readonly bindings: readonly StorageBinding[];
+  readonly workgroupSize: number;
+  /** False when the code never reads `hyper` (WGSL then leaves binding 0 out of the layout). Default true. */
+  readonly usesHyper?: boolean;
+  /** The program's functions and its `main` entry point. */
+  getUserCode(): string;
+}
+
+/** Field order of the uniform block (each a 4-byte word). */
+export const HYPER_FIELDS = [
+  'b1',
+  'oneMinusB1',
+  'b2',
+  'oneMinusB2',
+  'eps',
+  'weightDecay',
+  'negLr',
+  'bc1',
+  'bc2',
+  'loss',
+  'first',
+  'filled',
+] as const;
+export type HyperField = (typeof HYPER_FIELDS)[number];
+const UNSIGNED: ReadonlySet<HyperField> = new Set(['first', 'filled']);
+
+/** Size in bytes of the uniform block (padded to 16). */
+export const HYPER_BYTES = Math.ceil((HYPER_FIELDS.length * 4) / 16) * 16;
+
+/** Packs the uniform block; unsigned fields are written as u32, the rest as f32. */
+export function packHyper(values: Readonly<Record<HyperField, number>>): ArrayBuffer {
+  const buffer = new ArrayBuffer(HYPER_BYTES);
+  const f = new Float32Array(buffer);
+  const u = new Uint32Array(buffer);
+  HYPER_FIELDS.forEach((name, i) => {
+    if (UNSIGNED.has(name)) u[i] = values[name];
+    else f[i] = values[name];
+  });
+  return buffer;
+}
+
+/** A WGSL f32 literal that rounds to exactly `Math.fround(x)`. */
+export function f32(x: number): string {
+  return `${Math.fround(x).toPrecision(9)}f`;
+}
+
+/** The complete source of a program: the uniform block, its storage buffers, its code. */
+export function makeShaderSource(program: FusedProgram): string {
+  const fields = HYPER_FIELDS.map((name) => `  ${name}: ${UNSIGNED.has(name) ? 'u32' : 'f32'},`).join('\n');
+  const padding = Array.from({ length: HYPER_BYTES / 4 - HYPER_FIELDS.length }, (_, i) => `  pad${i}: u32,`).join('\n');
+  const storage = program.bindings
+    .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`)
+    .join('\n');
+  return `struct Hyper {\n${fields}\n${padding}\n};\n@group(0) @binding(0) var<uniform> hyper: Hyper;\n${storage}\n\n${program.getUserCode()}`;
+}
+
+/** The global index of an invocation of a (possibly 2-D) elementwise dispatch. */
+export const FLAT_INDEX = `fn flatIndex(workgroup: vec3<u32>, groups: vec3<u32>, local: u32) -> u32 {
+  return (workgroup.y * groups.x + workgroup.x) * ${WORKGROUP_SIZE}u + local;
+}`;
+
+/** The signature of an elementwise `main`; the body reads `i`. */
+export const ELEMENTWISE_MAIN = `@compute @workgroup_size(${WORKGROUP_SIZE})
+fn main(@builtin(workgroup_id) workgroup: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) local: u32) {
+  let i = flatIndex(workgroup, groups, local);`;
+
+/** The root-filter constants of the Emo optimizers: threshold `1e-4 * (1 + |s|)`, cube root. */
+export const FILTER_BASE = 1e-4;
+export const FILTER_POWER = 1 / 3;
+
+/** The shadow system's blend ratio, as the reference writes it (see `shadowRatio` in @emosens/shadow). */
+export const SHADOW_RATIO = `fn shadowRatio(a: f32) -> f32 {
+  let high = ((a - ${f32(0.6)}) / ${f32(0.4)}) * ${f32(0.4)} + ${f32(0.6)};
+  let mid = ((a - ${f32(0.1)}) / ${f32(0.5)}) * ${f32(0.5)} + ${f32(0.1)};
+  return select(select(0.0, mid, a > ${f32(0.1)}), high, a > ${f32(0.6)});
+}`;
+
+/** How far the shadow follows the blended weights each active step. */
+export const SHADOW_FOLLOW = 0.05;

@@ -1,0 +1,261 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import {
+  applyStep,
+  disposeReplaced,
+  disposeState,
+  flattenState,
+  isTensor,
+  statefulOptimizer,
+  type GradientTransformation,
+  type Signals,
+  type StateValue,
+} from '@emosens/core';
+import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
+import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { lastWebGpuDecline, lastWebGpuStep, registerWebGpuKernels } from '../src/index.js';
+import { cachedPipelineCount } from '../src/internal/step-recorder.js';
+import { webgpu } from './webgpu.js';
+
+type Factory = () => GradientTransformation<StateValue>;
+const OPTIMIZERS: Record<string, Factory> = {
+  emoSens: () => emoSens({ lr: 0.01 }),
+  'emoSens+shadow': () => emoSens({ lr: 0.01, useShadow: true }),
+  emoAiry: () => emoAiry({ lr: 0.01 }),
+  'emoAiry+shadow': () => emoAiry({ lr: 0.01, useShadow: true }),
+  emoCats: () => emoCats({ lr: 0.001 }),
+  'emoCats+shadow+decoupled': () => emoCats({ lr: 0.001, useShadow: true, decoupledWeightDecay: true }),
+  adamw: () => adamw({ lr: 0.01 }),
+  adam: () => adam({ lr: 0.01 }),
+};
+
+/** Deterministic values in [-1, 1), with some tiny entries so the root filter masks them. */
+function values(size: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  let x = seed * 2654435761;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    out[i] = i % 17 === 3 ? 1e-14 : (x / 2147483648) * 2 - 1;
+  }
+  return out;
+}
+
+const SHAPES: Record<string, number[]> = { w: [67, 45], b: [45], k: [3, 2, 4], s: [] };
+
+function initialParams(): Record<string, tf.Tensor> {
+  return Object.fromEntries(Object.entries(SHAPES).map(([n, shape], i) => [n, tf.tensor(values(tf.util.sizeFromShape(shape), i + 1), shape)]));
+}
+
+function gradsAt(step: number): Record<string, tf.Tensor> {
+  return Object.fromEntries(Object.entries(SHAPES).map(([n, shape], i) => [n, tf.tensor(values(tf.util.sizeFromShape(shape), 100 * step + i + 7), shape)]));
+}
+
+/** A loss that rises then falls, so the emotion scalar and the shadow both move. */
+const lossAt = (step: number) => 2 + Math.sin(step / 2) + (step === 5 ? 4 : 0);
+
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string) {
+  expect(actual.length, label).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i]!;
+    if (!(Math.abs(actual[i]! - e) <= 1e-6 + 1e-4 * Math.abs(e))) {
+      throw new Error(`${label}[${i}]: expected ${e}, got ${actual[i]}`);
+    }
+  }
+}
+
+describe.skipIf(!webgpu.ok)('fused WebGPU kernels', () => {
+  let unregister: (() => void) | undefined;
+  beforeAll(async () => {
+    await tf.setBackend('webgpu');
+    unregister = registerWebGpuKernels();
+  });
+  afterAll(async () => {
+    unregister?.();
+    await tf.setBackend('cpu');
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  for (const [name, make] of Object.entries(OPTIMIZERS)) {
+    it(`${name}: agrees with the composed ops on webgpu over 12 steps, with the same state layout`, async () => {
+      const init = initialParams();
+      const fused = statefulOptimizer(make(), init);
+      const composed = statefulOptimizer(make(), init, { fused: false });
+      for (let t = 0; t < 12; t++) {
+        const grads = gradsAt(t);
+        const loss = tf.scalar(lossAt(t));
+        fused.step(grads, { loss });
+        composed.step(grads, { loss });
+        expect(fused.path, lastWebGpuDecline()).toBe('fused');
+        tf.dispose([...Object.values(grads), loss]);
+      }
+      for (const p of Object.keys(SHAPES)) expectClose(await fused.params[p]!.data(), await composed.params[p]!.data(), `${name} ${p}`);
+      const a = flattenState(fused.state);
+      const b = flattenState(composed.state);
+      expect(a.map((l) => l.path)).toEqual(b.map((l) => l.path));
+      for (let i = 0; i < a.length; i++) {
+        const x = a[i]!.value;
+        const y = b[i]!.value;
+        if (isTensor(x) && isTensor(y)) {
+          expect(x.shape, a[i]!.path).toEqual(y.shape);
+          expect(x.dtype, a[i]!.path).toBe(y.dtype);
+          expectClose(await x.data(), await y.data(), `${name} state ${a[i]!.path}`);
+        } else {
+          expect(x, a[i]!.path).toEqual(y);
+        }
+      }
+      // the initial tensors were copied before the first in-place write, never changed
+      for (const [p, t] of Object.entries(init)) expect(Array.from(await t.data())).toEqual(Array.from(values(t.size, Object.keys(SHAPES).indexOf(p) + 1)));
+      fused.dispose();
+      composed.dispose();
+      tf.dispose(Object.values(init));
+    });
+  }
+
+  it('never reads back during fused steps with a tensor loss, and leaks no tensors', async () => {
+    const w = tf.variable(tf.tensor(values(6 * 8, 3), [6, 8]));
+    const b = tf.variable(tf.zeros([8]));
+    const x = tf.tensor(values(10 * 6, 4), [10, 6]);
+    const lossOf = () => tf.mean(tf.square(tf.add(tf.matMul(x, w), b))) as tf.Scalar;
+    for (const make of [() => emoSens({ useShadow: true }), () => emoAiry(), () => emoCats({ useShadow: true }), () => adamw()]) {
+      const opt = statefulOptimizer(make(), { w, b });
+      const step = () => {
+        const { value, grads } = tf.variableGrads(lossOf, [w, b]);
+        opt.step({ w: grads[w.name]!, b: grads[b.name]! }, { loss: value });
+        tf.dispose([value, ...Object.values(grads)]);
+      };
+      step(); // first step: copies and pipelines
+      await opt.params.w!.data();
+      const backend = tf.backend() as unknown as Record<string, (...args: unknown[]) => unknown>;
+      const spies = ['read', 'readSync', 'getBufferData', 'readToGPU'].filter((m) => typeof backend[m] === 'function').map((m) => vi.spyOn(backend, m as never));
+      expect(spies.length).toBeGreaterThanOrEqual(3);
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 10; i++) step();
+      expect(opt.path).toBe('fused');
+      for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+      expect(tf.memory().numTensors).toBe(before);
+      vi.restoreAllMocks();
+      opt.dispose();
+    }
+    const finalW = await w.data();
+    expect(finalW.every(Number.isFinite)).toBe(true);
+    tf.dispose([w, b, x]);
+  });
+
+  it('records one dispatch for the emotion, one per parameter (two per EmoAiry matrix), and one per 7 shadow flags', () => {
+    const init = initialParams();
+    const count = (make: Factory) => {
+      const opt = statefulOptimizer(make(), init);
+      const grads = gradsAt(0);
+      opt.step(grads, { loss: 1 });
+      tf.dispose(Object.values(grads));
+      opt.dispose();
+      expect(opt.path).toBe('fused');
+      return lastWebGpuStep()!.dispatches;
+    };
+    expect(count(() => emoSens())).toBe(1 + 4);
+    expect(count(() => emoSens({ useShadow: true }))).toBe(1 + 4 + 1);
+    expect(count(() => emoAiry())).toBe(1 + 2 + 1 + 2 + 1);
+    expect(count(() => emoCats())).toBe(1 + 4);
+    expect(count(() => adamw())).toBe(4);
+    tf.dispose(Object.values(init));
+  });
+
+  it('compiles each pipeline once: later steps add none to the cache', () => {
+    const { device } = tf.backend() as unknown as { device: GPUDevice };
+    const init = initialParams();
+    const opt = statefulOptimizer(emoAiry({ useShadow: true }), init);
+    const grads = gradsAt(1);
+    const losses = [tf.scalar(2), tf.scalar(4)];
+    opt.step(grads, { loss: 1 });
+    opt.step(grads, { loss: losses[0]! });
+    const cached = cachedPipelineCount(device);
+    expect(cached).toBeGreaterThan(0);
+    opt.step(grads, { loss: 3 });
+    opt.step(grads, { loss: losses[1]! });
+    expect(cachedPipelineCount(device)).toBe(cached);
+    tf.dispose([...Object.values(grads), ...Object.values(init), ...losses]);
+    opt.dispose();
+  });
+
+  it('copies shared storage once, then writes in place', () => {
+    const init = initialParams();
+    const opt = statefulOptimizer(emoSens(), init);
+    const grads = gradsAt(2);
+    opt.step(grads, { loss: 1 });
+    expect(lastWebGpuStep()!.copies).toBe(Object.keys(SHAPES).length); // each variable shares storage with its initial tensor
+    const before = opt.params.w!.dataId;
+    opt.step(grads, { loss: 2 });
+    expect(lastWebGpuStep()!.copies).toBe(0);
+    expect(opt.params.w!.dataId).toBe(before);
+    tf.dispose([...Object.values(grads), ...Object.values(init)]);
+    opt.dispose();
+  });
+
+  it('a state moves between the paths mid-run (checkpoints are interchangeable)', async () => {
+    const init = initialParams();
+    const tx = emoCats({ useShadow: true });
+    const vars = Object.fromEntries(Object.entries(init).map(([n, t]) => [n, tf.variable(t)]));
+    let state = tx.init(vars);
+    let signals: Partial<Signals> = {};
+    const composed = statefulOptimizer(emoCats({ useShadow: true }), init, { fused: false });
+    for (let t = 0; t < 9; t++) {
+      const grads = gradsAt(t);
+      const r = applyStep(tx, vars, state, grads, { loss: lossAt(t), fused: t % 3 !== 1 });
+      expect(r.path).toBe(t % 3 !== 1 ? 'fused' : 'composed');
+      disposeReplaced(signals, r.state, r.signals);
+      state = r.state;
+      signals = r.signals;
+      composed.step(grads, { loss: lossAt(t) });
+      tf.dispose(Object.values(grads));
+    }
+    for (const p of Object.keys(SHAPES)) expectClose(await vars[p]!.data(), await composed.params[p]!.data(), p);
+    disposeState(state);
+    disposeReplaced(signals, state);
+    composed.dispose();
+    tf.dispose([...Object.values(vars), ...Object.values(init)]);
+  });
+
+  it('declines to the composed path, which raises the usual error, when the loss is missing', () => {
+    const init = initialParams();
+    const opt = statefulOptimizer(emoSens(), init);
+    const grads = gradsAt(0);
+    expect(() => opt.step(grads)).toThrow(expect.objectContaining({ code: 'MISSING_LOSS' }));
+    expect(lastWebGpuDecline()).toMatch(/emoSens: no loss/);
+    expect(opt.stepCount).toBe(0);
+    tf.dispose([...Object.values(grads), ...Object.values(init)]);
+    opt.dispose();
+  });
+
+  it('declines when the state does not have the optimizer\'s layout', () => {
+    const init = initialParams();
+    const opt = statefulOptimizer(emoSens(), init);
+    const state = opt.state as { step: { direction: { mu: Record<string, tf.Tensor> } } };
+    const mu = state.step.direction.mu;
+    const original = mu.w!;
+    const wrong = tf.zeros([2, 2]);
+    (mu as Record<string, tf.Tensor>).w = wrong;
+    const grads = gradsAt(0);
+    expect(() => opt.step(grads, { loss: 1 })).toThrow();
+    expect(lastWebGpuDecline()).toMatch(/moments of 'w'/);
+    (mu as Record<string, tf.Tensor>).w = original;
+    tf.dispose([wrong, ...Object.values(grads), ...Object.values(init)]);
+    opt.dispose();
+  });
+
+  it('handles a parameter larger than one dispatch row (2-D dispatch)', async () => {
+    const size = 64 * 65535 + 100;
+    const p = tf.variable(tf.fill([size], 0.5));
+    const g = tf.fill([size], 0.25);
+    const opt = statefulOptimizer(adamw({ lr: 0.1, weightDecay: 0 }), { p });
+    opt.step({ p: g });
+    expect(opt.path).toBe('fused');
+    const out = await p.data();
+    // Adam's first step moves every entry by lr * sign(g): 0.5 - 0.1
+    expect(Math.abs(out[0]! - 0.4)).toBeLessThan(1e-6);
+    expect(Math.abs(out[size - 1]! - 0.4)).toBeLessThan(1e-6);
+    expect(Math.abs(out[64 * 65535 + 7]! - 0.4)).toBeLessThan(1e-6);
+    tf.dispose([p, g]);
+    opt.dispose();
+  });
+});

@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmotionProgram } from '../src/programs/emotion-program.js';
+import { FactoredStatsProgram } from '../src/programs/factored-stats-program.js';
+import { FLAGS_PER_DISPATCH, ShadowFlagsProgram } from '../src/programs/shadow-flags-program.js';
+import { UpdateProgram, type Direction, type Filter } from '../src/programs/update-program.js';
+import { f32, HYPER_BYTES, HYPER_FIELDS, makeShaderSource, packHyper, type FusedProgram } from '../src/internal/wgsl.js';
+import { webgpu } from './webgpu.js';
+
+/** Every program variant a step can dispatch. */
+function allPrograms(): FusedProgram[] {
+  const programs: FusedProgram[] = [new EmotionProgram(true), new EmotionProgram(false), new FactoredStatsProgram()];
+  for (let k = 1; k <= FLAGS_PER_DISPATCH; k++) programs.push(new ShadowFlagsProgram(k));
+  const pairs: [Direction, Filter][] = [['adam', 'none'], ['adam', 'absAtLeast'], ['adam', 'squareAbove'], ['lion', 'absAtLeast'], ['factored', 'factored']];
+  for (const [direction, filter] of pairs) {
+    for (const shadow of [false, true]) {
+      for (const decay of [false, true]) {
+        const emotion = filter !== 'none';
+        if (shadow && !emotion) continue;
+        programs.push(new UpdateProgram({ direction, filter, emotion, shadow, biasCorrection: !emotion, decay }));
+      }
+    }
+  }
+  return programs;
+}
+
+describe('WGSL programs (no device needed)', () => {
+  it('cache keys are distinct exactly when the sources are', () => {
+    const programs = allPrograms();
+    const byKey = new Map<string, string>();
+    for (const p of programs) {
+      const source = makeShaderSource(p);
+      const seen = byKey.get(p.cacheKey);
+      if (seen !== undefined) expect(source).toBe(seen);
+      byKey.set(p.cacheKey, source);
+    }
+    expect(new Set(byKey.values()).size).toBe(byKey.size);
+  });
+
+  it('f32 literals round-trip through Math.fround', () => {
+    for (const x of [0.3, 0.7, 0.01, 0.99, 1 / 3, 1e-4, 0.05, 0.005, 5, 0.6]) {
+      expect(Math.fround(Number.parseFloat(f32(x)))).toBe(Math.fround(x));
+      expect(f32(x)).toMatch(/^[0-9.e+-]+f$/);
+    }
+  });
+
+  it('packs the uniform block: floats as f32, flags as u32', () => {
+    const values = Object.fromEntries(HYPER_FIELDS.map((f, i) => [f, i + 0.5])) as Record<(typeof HYPER_FIELDS)[number], number>;
+    const packed = packHyper({ ...values, first: 1, filled: 0 });
+    expect(packed.byteLength).toBe(HYPER_BYTES);
+    expect(HYPER_BYTES % 16).toBe(0);
+    const f = new Float32Array(packed);
+    const u = new Uint32Array(packed);
+    expect(f[HYPER_FIELDS.indexOf('negLr')]).toBe(values.negLr);
+    expect(u[HYPER_FIELDS.indexOf('first')]).toBe(1);
+    expect(u[HYPER_FIELDS.indexOf('filled')]).toBe(0);
+  });
+
+  it('rejects a shadow-flags program of a size it cannot bind', () => {
+    expect(() => new ShadowFlagsProgram(FLAGS_PER_DISPATCH + 1)).toThrow(/count must be an integer/);
+  });
+});
+
+describe.skipIf(!webgpu.ok)('WGSL programs on the device', () => {
+  beforeAll(async () => {
+    await tf.setBackend('webgpu');
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('every variant compiles and builds a pipeline without validation errors', async () => {
+    const { device } = tf.backend() as unknown as { device: GPUDevice };
+    for (const program of allPrograms()) {
+      device.pushErrorScope('validation');
+      const module = device.createShaderModule({ code: makeShaderSource(program) });
+      const info = await module.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
+      expect(errors, program.cacheKey).toEqual([]);
+      const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      pipeline.getBindGroupLayout(0);
+      const error = await device.popErrorScope();
+      expect(error?.message, program.cacheKey).toBeUndefined();
+    }
+  });
+});
