@@ -1,3 +1,4 @@
+/// <reference types="@emosens/emotion" preserve="true" />
 export { GoldenFormatError, parseCase, type GoldenCase, type GoldenHyper, type GoldenStep } from './format.js';
 export {
   describeResult,

@@ -1,3 +1,4 @@
+/// <reference types="@emosens/emotion" preserve="true" />
 export { scaleBySign, scaleBySoftsign } from './sign.js';
 export { cautious } from './cautious.js';
 export { addDecayedWeights } from './weight-decay.js';

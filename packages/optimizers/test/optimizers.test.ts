@@ -3,7 +3,16 @@ import { EmosensError, flattenState, statefulOptimizer } from '@emosens/core';
 import { describe, expect, it } from 'vitest';
 import { adam, adamw, emoAiry, emoCats, emoSens } from '../src/index.js';
 
-const ALL = { emoSens, emoAiry, emoCats, adam, adamw } as const;
+const ALL = {
+  emoSens,
+  emoAiry,
+  emoCats,
+  adam,
+  adamw,
+  'emoSens+shadow': (o: object) => emoSens({ ...o, useShadow: true }),
+  'emoAiry+shadow': (o: object) => emoAiry({ ...o, useShadow: true }),
+  'emoCats+shadow': (o: object) => emoCats({ ...o, useShadow: true }),
+} as const;
 const EMO = { emoSens, emoAiry, emoCats } as const;
 
 const params = () => ({ w: tf.randomNormal([4, 3], 0, 1, 'float32', 7), b: tf.randomNormal([3], 0, 1, 'float32', 8) });

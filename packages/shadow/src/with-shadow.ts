@@ -80,18 +80,18 @@ export function withShadow<S extends StateValue>(
       for (const key of Object.keys(updates)) {
         const p = params[key]!;
         const slot = state.shadow[key]!;
-        // blend only when active and already taken; take the copy when active and not yet taken
+        // Every branch is arithmetic with 0/1 scalar weights, so it stays on the device
+        // (a `where` on a scalar condition would broadcast with Tile, which reads back on cpu).
+        // blend only when active and already taken (weight 0 leaves p exactly as it is)
         const blendWeight = tf.mul(tf.mul(active, slot.taken), ratio);
         const blended = tf.add(tf.mul(p, tf.sub(1, blendWeight)), tf.mul(slot.value, blendWeight));
         const followed = tf.add(slot.value, tf.mul(tf.sub(blended, slot.value), follow));
+        // exactly one of these is 1: take the copy now, keep the old shadow, or follow
         const takeNow = tf.mul(active, tf.sub(1, slot.taken));
         const keepOld = tf.sub(1, active);
-        const value = tf.where(
-          tf.greater(takeNow, 0),
-          p,
-          tf.where(tf.greater(keepOld, 0), slot.value, followed),
-        );
-        blendedParams[key] = tf.where(tf.greater(blendWeight, 0), blended, p);
+        const followNow = tf.mul(active, slot.taken);
+        const value = tf.addN([tf.mul(p, takeNow), tf.mul(slot.value, keepOld), tf.mul(followed, followNow)]);
+        blendedParams[key] = blended;
         shadow[key] = { value, taken: tf.maximum(slot.taken, active) as tf.Scalar };
       }
       const r = inner.update(updates, state.inner, blendedParams, context);
