@@ -17,7 +17,7 @@ export interface JobOptions {
 
 export const DEFAULTS: JobOptions = {
   optimizers: [...OPTIMIZER_NAMES],
-  steps: 800,
+  steps: 400,
   backend: 'cpu',
   seed: 42,
   out: './out',

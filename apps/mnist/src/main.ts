@@ -15,6 +15,9 @@ if (parsed.kind === 'help') {
     process.exitCode = await runJob(parsed.options, { stdout: process.stdout, stderr: process.stderr });
   } catch (error) {
     process.stderr.write(`\nerror: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String(error).includes('@emosens/')) {
+      process.stderr.write('hint: the workspace packages are not built; run `pnpm run build` at the repository root.\n');
+    }
     process.exitCode = 1;
   }
 }

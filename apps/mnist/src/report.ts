@@ -35,6 +35,9 @@ const COLORS: Record<string, string> = {
   adam: '#7f7f7f',
 };
 
+/** Adam and AdamW often overlap (weight decay 0.01 at lr 1e-3 changes little): dash Adam. */
+const DASHES: Record<string, string> = { adam: '6 4' };
+
 /** Formats the results as an aligned plain-text table. */
 export function renderTable(runs: readonly RunResult[]): string {
   const header = ['optimizer', 'final loss', 'held-out acc', 'ms/step', 'state bytes', 'calm at step'];
@@ -131,7 +134,8 @@ export function renderChart(series: readonly Series[], options: ChartOptions): s
     }
     for (const points of segments) {
       if (points.length === 0) continue;
-      parts.push(`<polyline fill="none" stroke="${COLORS[s.key] ?? '#000'}" stroke-width="1.6" points="${points.join(' ')}"><title>${escapeHtml(s.label)}</title></polyline>`);
+      const dash = DASHES[s.key] === undefined ? '' : ` stroke-dasharray="${DASHES[s.key]}"`;
+      parts.push(`<polyline fill="none" stroke="${COLORS[s.key] ?? '#000'}" stroke-width="1.6"${dash} points="${points.join(' ')}"><title>${escapeHtml(s.label)}</title></polyline>`);
     }
   }
   parts.push('</svg>');
@@ -167,7 +171,11 @@ export function renderReportHtml(results: JobResults): string {
         )
       : '<p>No optimizer in this run reports an emotion scalar.</p>';
   const legend = runs
-    .map((r) => `<span class="key"><span class="swatch" style="background:${COLORS[r.optimizer] ?? '#000'}"></span>${escapeHtml(r.label)}</span>`)
+    .map((r) => {
+      const color = COLORS[r.optimizer] ?? '#000';
+      const fill = DASHES[r.optimizer] === undefined ? color : `repeating-linear-gradient(90deg, ${color} 0 5px, transparent 5px 8px)`;
+      return `<span class="key"><span class="swatch" style="background:${fill}"></span>${escapeHtml(r.label)}</span>`;
+    })
     .join(' ');
   const rows = runs
     .map(
