@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { sharedTestConfig } from '../../vitest.shared.mjs';
 
@@ -14,6 +15,8 @@ const env: Record<string, string> = {};
 if (existsSync(`${CHROMIUM}/vk_swiftshader_icd.json`)) {
   env.VK_ICD_FILENAMES = process.env.VK_ICD_FILENAMES ?? `${CHROMIUM}/vk_swiftshader_icd.json`;
   env.LD_LIBRARY_PATH = [process.env.LD_LIBRARY_PATH, CHROMIUM].filter(Boolean).join(':');
+  // SwiftShader complains on stderr when this is unset (as in CI containers).
+  env.XDG_RUNTIME_DIR = process.env.XDG_RUNTIME_DIR ?? tmpdir();
 }
 
 export default defineConfig({ ...shared, test: { ...shared.test, env } });

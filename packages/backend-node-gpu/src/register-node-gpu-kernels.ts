@@ -1,0 +1,63 @@
+import { EmosensError, registerFusedKernel, type FusedKernel, type FusedStepArgs, type StateValue } from '@emosens/core';
+import { FUSED_KEYS, type FusedKey } from './fused-keys.js';
+import { NODE_GPU_BACKEND } from './load-node-gpu.js';
+import { planStep, type StepPlan } from './internal/state-layout.js';
+import { runOpsStep } from './internal/step-ops.js';
+
+let lastDecline: string | undefined;
+
+/** Why the last step these kernels declined ran composed instead, if any (for diagnostics). */
+export function lastNodeGpuDecline(): string | undefined {
+  return lastDecline;
+}
+
+/**
+ * The device-resident kernel of one reference optimizer, as plain tf ops. It declines
+ * (the step runs composed and raises the usual error) when the state does not have the
+ * composed optimizer's layout or the loss is missing.
+ */
+export function createNodeGpuKernel(key: FusedKey, backend: string = NODE_GPU_BACKEND): FusedKernel {
+  const plans = new WeakMap<object, StepPlan>();
+  return {
+    name: `${key}/${backend}`,
+    supports(args: FusedStepArgs<StateValue>) {
+      const plan = planStep(key, args);
+      if (typeof plan === 'string') {
+        lastDecline = `${key}: ${plan}`;
+        return false;
+      }
+      plans.set(args, plan);
+      return true;
+    },
+    step(args) {
+      const plan = plans.get(args) ?? planStep(key, args);
+      if (typeof plan === 'string') throw new EmosensError('INVALID_STATE', `${key} (${backend} kernel): ${plan}.`);
+      return runOpsStep(plan, args);
+    },
+  };
+}
+
+export interface RegisterNodeGpuKernelsOptions {
+  /**
+   * The backend to register on. Default 'tensorflow' (tfjs-node-gpu). The kernels are
+   * plain tf ops, so they run on any backend; tests register them on 'cpu'.
+   */
+  readonly backend?: string;
+}
+
+/**
+ * Registers the kernels of emoSens, emoAiry, emoCats and adamw (adam too) for
+ * tfjs-node-gpu's 'tensorflow' backend: each step is a short sequence of tf ops, all
+ * state stays on the GPU and nothing is read back. Returns a function that unregisters them.
+ *
+ * ```ts
+ * await loadNodeGpu();
+ * await tf.setBackend('tensorflow');
+ * const unregister = registerNodeGpuKernels();
+ * ```
+ */
+export function registerNodeGpuKernels(options: RegisterNodeGpuKernelsOptions = {}): () => void {
+  const backend = options.backend ?? NODE_GPU_BACKEND;
+  const unregister = FUSED_KEYS.map((key) => registerFusedKernel(key, backend, createNodeGpuKernel(key, backend)));
+  return () => unregister.forEach((u) => u());
+}
