@@ -3,6 +3,7 @@ export { FUSED_KEYS, type FusedKey } from './fused-keys.js';
 export {
   CHROMIUM_SWIFTSHADER_ICD,
   setupNodeWebGpu,
+  waitForWebGpu,
   type SetupNodeWebGpuOptions,
   type WebGpuSetup,
 } from './setup-node-webgpu.js';

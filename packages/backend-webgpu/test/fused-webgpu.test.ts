@@ -14,7 +14,7 @@ import {
 import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { lastWebGpuDecline, lastWebGpuStep, registerWebGpuKernels } from '../src/index.js';
+import { lastWebGpuDecline, lastWebGpuStep, registerWebGpuKernels, waitForWebGpu } from '../src/index.js';
 import { cachedPipelineCount } from '../src/internal/step-recorder.js';
 import { webgpu } from './webgpu.js';
 
@@ -241,6 +241,25 @@ describe.skipIf(!webgpu.ok)('fused WebGPU kernels', () => {
     (mu as Record<string, tf.Tensor>).w = original;
     tf.dispose([wrong, ...Object.values(grads), ...Object.values(init)]);
     opt.dispose();
+  });
+
+  it('updates only the parameters that have gradients (allowMissing), as the composed path does', async () => {
+    const init = initialParams();
+    const fused = statefulOptimizer(emoAiry({ useShadow: true }), init, { allowMissing: true });
+    const composed = statefulOptimizer(emoAiry({ useShadow: true }), init, { allowMissing: true, fused: false });
+    for (let t = 0; t < 8; t++) {
+      const all = gradsAt(t);
+      const grads = t % 2 === 0 ? { w: all.w!, s: all.s! } : all;
+      fused.step(grads, { loss: lossAt(t) });
+      composed.step(grads, { loss: lossAt(t) });
+      expect(fused.path).toBe('fused');
+      tf.dispose(Object.values(all));
+    }
+    await waitForWebGpu();
+    for (const p of Object.keys(SHAPES)) expectClose(await fused.params[p]!.data(), await composed.params[p]!.data(), p);
+    fused.dispose();
+    composed.dispose();
+    tf.dispose(Object.values(init));
   });
 
   it('handles a parameter larger than one dispatch row (2-D dispatch)', async () => {
