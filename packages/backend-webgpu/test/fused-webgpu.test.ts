@@ -201,8 +201,11 @@ describe.skipIf(!webgpu.ok)('fused WebGPU kernels', () => {
     const composed = statefulOptimizer(emoCats({ useShadow: true }), init, { fused: false });
     for (let t = 0; t < 9; t++) {
       const grads = gradsAt(t);
-      const r = applyStep(tx, vars, state, grads, { loss: lossAt(t), fused: t % 3 !== 1 });
-      expect(r.path).toBe(t % 3 !== 1 ? 'fused' : 'composed');
+      // composed on steps 0, 1, 4, 7; fused otherwise (after the composed first step, short
+      // and long are clones of one loss, so step 1 would decline anyway)
+      const composedStep = t % 3 === 1 || t === 0;
+      const r = applyStep(tx, vars, state, grads, { loss: lossAt(t), fused: !composedStep });
+      expect(r.path).toBe(composedStep ? 'composed' : 'fused');
       disposeReplaced(signals, r.state, r.signals);
       state = r.state;
       signals = r.signals;
@@ -225,6 +228,26 @@ describe.skipIf(!webgpu.ok)('fused WebGPU kernels', () => {
     expect(opt.stepCount).toBe(0);
     tf.dispose([...Object.values(grads), ...Object.values(init)]);
     opt.dispose();
+  });
+
+  it('declines when two state tensors share storage, then fuses once they no longer do', () => {
+    const init = initialParams();
+    const tx = emoSens();
+    const vars = Object.fromEntries(Object.entries(init).map(([n, t]) => [n, tf.variable(t)]));
+    const grads = gradsAt(0);
+    let state = tx.init(vars);
+    const paths: string[] = [];
+    for (const [t, fused] of [[0, false], [1, true], [2, true]] as const) {
+      const r = applyStep(tx, vars, state, grads, { loss: lossAt(t), fused });
+      disposeReplaced(r.signals, r.state);
+      state = r.state;
+      paths.push(r.path);
+      // after the composed first step, short and long are two clones of one loss tensor
+      if (t === 1) expect(lastWebGpuDecline()).toMatch(/share one storage/);
+    }
+    expect(paths).toEqual(['composed', 'composed', 'fused']);
+    disposeState(state);
+    tf.dispose([...Object.values(grads), ...Object.values(vars), ...Object.values(init)]);
   });
 
   it('declines when the state does not have the optimizer\'s layout', () => {

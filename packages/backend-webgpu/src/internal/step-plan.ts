@@ -178,7 +178,12 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
     ...(emotion ? [emotion.short, emotion.long, emotion.scalar, emotion.history, emotion.calm] : []),
     ...slots.flatMap((s) => [...s.state, ...(s.shadow ? [s.shadow.value, s.shadow.taken] : [])]),
   ];
-  for (const t of [...writtenTensors, ...slots.map((s) => s.param)]) written.add(t.dataId);
+  for (const t of [...writtenTensors, ...slots.map((s) => s.param)]) {
+    // Two state entries on one storage (e.g. `short` and `long` right after a composed
+    // first step, both clones of the loss) would be bound writable twice in one dispatch.
+    if (written.has(t.dataId)) return 'two state tensors share one storage';
+    written.add(t.dataId);
+  }
   for (const s of slots) {
     if (written.has(s.grad.dataId)) return `gradient '${s.name}' shares storage with the state`;
   }
