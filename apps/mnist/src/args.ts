@@ -17,8 +17,8 @@ export interface JobOptions {
 
 export const DEFAULTS: JobOptions = {
   optimizers: [...OPTIMIZER_NAMES],
-  steps: 400,
-  backend: 'cpu',
+  steps: 1000,
+  backend: 'wasm',
   seed: 42,
   out: './out',
   lr: 1e-3,

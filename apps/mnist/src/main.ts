@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { parseJobArgs } from './args.js';
 
 // `pnpm start -- --steps 100` passes a literal `--` through; drop it.
@@ -12,7 +13,9 @@ if (parsed.kind === 'help') {
   try {
     // Loaded only for a run, so --help and option errors answer at once, without tfjs.
     const { runJob } = await import('./job.js');
-    process.exitCode = await runJob(parsed.options, { stdout: process.stdout, stderr: process.stderr });
+    // pnpm and turbo run the job from apps/mnist; a relative --out means where the user ran it.
+    const out = path.resolve(process.env.INIT_CWD ?? process.cwd(), parsed.options.out);
+    process.exitCode = await runJob({ ...parsed.options, out }, { stdout: process.stdout, stderr: process.stderr });
   } catch (error) {
     process.stderr.write(`\nerror: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String(error).includes('@emosens/')) {
