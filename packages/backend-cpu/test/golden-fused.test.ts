@@ -10,25 +10,24 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const found = findGoldenDir(repoRoot);
 if ('reason' in found) console.warn(`golden suite on the fused cpu kernels skipped: ${found.reason}`);
 
-/** Fused steps run per kernel key, counted by wrapping each registered kernel. */
-const calls = new Map<string, number>();
-let unregister: (() => void)[] = [];
-
-beforeAll(() => {
-  unregister = cpuKernelConfigs.map(({ key, backendName, kernel }) => {
-    const counted: FusedKernel = {
-      ...kernel,
-      step: (args) => {
-        calls.set(key, (calls.get(key) ?? 0) + 1);
-        return kernel.step(args);
-      },
-    };
-    return registerFusedKernel(key, backendName, counted);
+describe.skipIf('reason' in found).each(['fast', 'exact'] as const)('golden trajectories on the fused cpu kernels (%s)', (precision) => {
+  /** Fused steps run per kernel key, counted by wrapping each registered kernel. */
+  const calls = new Map<string, number>();
+  let unregister: (() => void)[] = [];
+  beforeAll(() => {
+    unregister = cpuKernelConfigs({ precision }).map(({ key, backendName, kernel }) => {
+      const counted: FusedKernel = {
+        ...kernel,
+        step: (args) => {
+          calls.set(key, (calls.get(key) ?? 0) + 1);
+          return kernel.step(args);
+        },
+      };
+      return registerFusedKernel(key, backendName, counted);
+    });
   });
-});
-afterAll(() => unregister.forEach((u) => u()));
+  afterAll(() => unregister.forEach((u) => u()));
 
-describe.skipIf('reason' in found)('golden trajectories on the fused cpu kernels', () => {
   const dir = 'dir' in found ? found.dir : '';
   const cases = 'dir' in found ? listCaseFiles(dir).map(loadCase) : [];
 

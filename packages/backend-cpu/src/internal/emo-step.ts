@@ -5,7 +5,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import { findCpuBackend, isCpuTensor, readValues, StepStorage } from './cpu-storage.js';
 import { readEmotionState, readLoss, stepEmotion } from './emotion.js';
 import { f, filterThreshold } from './float32.js';
-import { readHyper, type FusedHyper } from './options.js';
+import { readHyper, type FusedHyper, type Precision } from './options.js';
 import { readShadowSlot, shadowRatio, stepShadowSlot, type ShadowBlend, type ShadowSlot } from './shadow.js';
 import { StateReader } from './state-access.js';
 
@@ -26,6 +26,8 @@ export interface ParamEntry {
 /** What a direction's update sees: the step's scalars, float32 as the composed ops round them. */
 export interface EmoStepContext {
   readonly storage: StepStorage;
+  /** Round after every operation as the composed path does (`'exact'` precision), or only when storing (`'fast'`). */
+  readonly exact: boolean;
   readonly hyper: FusedHyper;
   /** The emotion scalar of this step. */
   readonly emotion: number;
@@ -79,7 +81,12 @@ export function requireCpuBackend(kernel: string): MathBackendCPU {
  * The returned state has the composed layout and reuses every tensor it could write in
  * place; the signals are the state's own emotion scalar and calm tensors.
  */
-export function runEmoStep<D>(kernel: string, direction: EmoDirection<D>, args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
+export function runEmoStep<D>(
+  kernel: string,
+  direction: EmoDirection<D>,
+  precision: Precision,
+  args: FusedStepArgs<StateValue>,
+): FusedStepResult<StateValue> {
   const backend = requireCpuBackend(kernel);
   const hyper = readHyper(kernel, args.options);
   const loss = readLoss(backend, args.loss, kernel);
@@ -119,6 +126,7 @@ export function runEmoStep<D>(kernel: string, direction: EmoDirection<D>, args: 
 
   const ctx: EmoStepContext = {
     storage,
+    exact: precision === 'exact',
     hyper,
     emotion: s,
     threshold: filterThreshold(s),

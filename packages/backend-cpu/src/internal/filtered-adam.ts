@@ -60,9 +60,12 @@ function updateMoments(
   return { ...state.raw, count: state.count + 1, mu: { ...state.mu, ...mu }, nu: { ...state.nu, ...nu } };
 }
 
+type Coefficients = { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; eps: number; cut: number; factor: number; decay: number; negLr: number };
+
 /**
- * The filtered-Adam element loop of EmoSens (and EmoAiry's vectors), one pass: for each entry, in the composed path's order and
- * rounding (`f` = float32):
+ * The filtered-Adam element loop of EmoSens (and EmoAiry's vectors), one pass, at
+ * `'exact'` precision: for each entry, in the composed path's order and rounding
+ * (`f` = float32), so the result is bit-identical to the composed path:
  *
  * ```
  * [shadow]  q = f(f(p*keep) + f(sh*w));  sh = f(sh + f(f(q - sh) * 0.05))      else q = p
@@ -72,14 +75,7 @@ function updateMoments(
  * p = f(p + f(f(q - p) + u))      (= f(p + u) without a blend)
  * ```
  */
-function filteredAdamLoop(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  blend: ShadowBlend | undefined,
-  k: { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; eps: number; cut: number; factor: number; decay: number; negLr: number },
-): void {
+function filteredAdamLoopExact(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, blend: ShadowBlend | undefined, k: Coefficients): void {
   const { b1, oneMinusB1, b2, oneMinusB2, eps, cut, factor, decay, negLr } = k;
   const n = p.length;
   if (blend === undefined) {
@@ -116,6 +112,61 @@ function filteredAdamLoop(
 }
 
 /**
+ * The same step at `'fast'` precision: an entry's arithmetic is float64, and its new
+ * parameter and moments are rounded to float32 once, as they are stored. Same formulas,
+ * fewer roundings (each rounding is a conversion on the loop's critical path): within
+ * the golden tolerance of the composed path, and about 3x faster than `'exact'`.
+ *
+ * ```
+ * [shadow]  q = p*keep + sh*w;  sh = sh + (q - sh) * 0.05      else q = p
+ * m = m*b1 + g*(1-b1);  v = v*b2 + g*g*(1-b2)
+ * u = m / (sqrt(v) + eps) * [|g| >= cut];   p = q * (1 - lr*wd) + u * (factor * -lr)
+ * ```
+ */
+function filteredAdamLoopFast(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, blend: ShadowBlend | undefined, k: Coefficients): void {
+  // p + (u*factor + p*wd) * -lr, as p * keep + u * scale (and wd = 0 gives keep = 1 exactly)
+  const keep = 1 + k.decay * k.negLr;
+  const scale = k.factor * k.negLr;
+  if (blend === undefined) adamFast(p, g, m, v, k.b1, k.oneMinusB1, k.b2, k.oneMinusB2, k.eps, k.cut, keep, scale);
+  else adamFastBlend(p, g, m, v, blend.shadow, blend.weight, blend.keep, k.b1, k.oneMinusB1, k.b2, k.oneMinusB2, k.eps, k.cut, keep, scale);
+}
+
+// The hot loops take their constants as arguments (V8 keeps them in registers) and
+// test the filter with a branch: nearly every entry passes, or whole runs do not.
+function adamFast(
+  p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+  b1: number, oneMinusB1: number, b2: number, oneMinusB2: number, eps: number, cut: number, keep: number, scale: number,
+): void {
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]!;
+    const mi = m[i]! * b1 + gi * oneMinusB1;
+    const vi = v[i]! * b2 + gi * gi * oneMinusB2;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i]! * keep + (mi / (Math.sqrt(vi) + eps)) * (Math.abs(gi) >= cut ? scale : 0);
+  }
+}
+
+function adamFastBlend(
+  p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, shadow: Float32Array, weight: number, stay: number,
+  b1: number, oneMinusB1: number, b2: number, oneMinusB2: number, eps: number, cut: number, keep: number, scale: number,
+): void {
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]!;
+    const si = shadow[i]!;
+    const q = p[i]! * stay + si * weight;
+    shadow[i] = si + (q - si) * SHADOW_FOLLOW;
+    const mi = m[i]! * b1 + gi * oneMinusB1;
+    const vi = v[i]! * b2 + gi * gi * oneMinusB2;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = q * keep + (mi / (Math.sqrt(vi) + eps)) * (Math.abs(gi) >= cut ? scale : 0);
+  }
+}
+
+/**
  * Updates filtered Adam moments without bias correction for `entries` (whose moments
  * `state` was read for, in the same order) and their parameters, in one pass each. The
  * root filter's statistic is `'abs'` for EmoSens and `'square'` for EmoAiry's vectors.
@@ -127,7 +178,7 @@ export function stepFilteredAdam(
   statistic: 'abs' | 'square',
 ): StateValue {
   const { b1, b2, eps } = ctx.hyper;
-  const k = {
+  const k: Coefficients = {
     b1: f(b1),
     oneMinusB1: f(1 - b1),
     b2: f(b2),
@@ -138,5 +189,6 @@ export function stepFilteredAdam(
     decay: ctx.decay,
     negLr: ctx.negLr,
   };
-  return updateMoments(ctx, entries, state, (p, g, m, v, blend) => filteredAdamLoop(p, g, m, v, blend, k));
+  const loop = ctx.exact ? filteredAdamLoopExact : filteredAdamLoopFast;
+  return updateMoments(ctx, entries, state, (p, g, m, v, blend) => loop(p, g, m, v, blend, k));
 }

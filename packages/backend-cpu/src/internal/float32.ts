@@ -8,9 +8,13 @@
  */
 export const f = Math.fround;
 
-/** `tf.sign` on the cpu backend: -1, 1, or 0 (also for NaN). */
+/**
+ * `tf.sign` on the cpu backend: -1, 1, or 0 (also for NaN). Written without branches:
+ * gradient signs are random, and a branch on them mispredicts half the time (V8 turns
+ * `Number(comparison)` into a flag move; `Math.sign` is several times slower here).
+ */
 export function sign(x: number): number {
-  return x < 0 ? -1 : x > 0 ? 1 : 0;
+  return Number(x > 0) - Number(x < 0);
 }
 
 const bits = new Float32Array(1);

@@ -1,5 +1,14 @@
 import { EmosensError, type FusedSpec } from '@emosens/core';
 
+/**
+ * How the element loops round. `'exact'`: to float32 after every operation, in the
+ * composed path's order, so fused and composed steps are bit-identical. `'fast'` (the
+ * default): values are float32 when stored and float64 within an entry's arithmetic,
+ * which agrees with the composed path within the golden tolerance and is a few times
+ * faster (every rounding is a conversion on the critical path of the loop).
+ */
+export type Precision = 'fast' | 'exact';
+
 /** The hyperparameters a fused optimizer kernel receives (`fused.options` of the optimizer). */
 export interface FusedHyper {
   readonly lr: number;

@@ -3,7 +3,7 @@ import { readValues, StepStorage } from '../internal/cpu-storage.js';
 import { onCpu, requireCpuBackend } from '../internal/emo-step.js';
 import { readMoments } from '../internal/filtered-adam.js';
 import { f } from '../internal/float32.js';
-import { readHyper } from '../internal/options.js';
+import { readHyper, type Precision } from '../internal/options.js';
 import { StateReader } from '../internal/state-access.js';
 import { ADAMW } from '../kernel-keys.js';
 import type { Tensor } from '@tensorflow/tfjs-core';
@@ -12,8 +12,11 @@ type Obj = { readonly [key: string]: StateValue };
 
 const name = `${ADAMW}/cpu`;
 
+type Coefficients = { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; eps: number; bc1: number; bc2: number; decay: number; negLr: number };
+
 /**
- * The AdamW element loop, one pass (torch.optim.AdamW's order, as `scaleByAdam`):
+ * The AdamW element loop, one pass, at `'exact'` precision (torch.optim.AdamW's order,
+ * as `scaleByAdam`, rounding as the composed ops do):
  *
  * ```
  * m = f(f(m*b1) + f(g*(1-b1)));  v = f(f(v*b2) + f(f(g*g)*(1-b2)))
@@ -21,13 +24,7 @@ const name = `${ADAMW}/cpu`;
  * p = f(p + f(f(u + f(p*wd)) * -lr))
  * ```
  */
-function adamwLoop(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  k: { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; eps: number; bc1: number; bc2: number; decay: number; negLr: number },
-): void {
+function adamwLoopExact(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, k: Coefficients): void {
   const { b1, oneMinusB1, b2, oneMinusB2, eps, bc1, bc2, decay, negLr } = k;
   const n = p.length;
   for (let i = 0; i < n; i++) {
@@ -43,7 +40,25 @@ function adamwLoop(
   }
 }
 
-function stepAdamw(args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
+/** The same at `'fast'` precision: float64 arithmetic per entry, rounded to float32 when stored. */
+function adamwLoopFast(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, k: Coefficients): void {
+  const { b1, oneMinusB1, b2, oneMinusB2, eps } = k;
+  // p + (m/bc1 / (sqrt(v)/bc2 + eps) + p*wd) * -lr, as p * keep + m / (sqrt(v)/bc2 + eps) * scale
+  const keep = 1 + k.decay * k.negLr;
+  const scale = k.negLr / k.bc1;
+  const rootScale = 1 / k.bc2;
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]!;
+    const mi = m[i]! * b1 + gi * oneMinusB1;
+    const vi = v[i]! * b2 + gi * gi * oneMinusB2;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i]! * keep + (mi / (Math.sqrt(vi) * rootScale + eps)) * scale;
+  }
+}
+
+function stepAdamw(precision: Precision, args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
   const backend = requireCpuBackend(name);
   const hyper = readHyper(name, args.options);
   const read = new StateReader(name);
@@ -56,7 +71,7 @@ function stepAdamw(args: FusedStepArgs<StateValue>): FusedStepResult<StateValue>
 
   const storage = new StepStorage(backend, [...Object.values(args.grads), isTensor(args.loss) ? args.loss : undefined]);
   const count = moments.count + 1;
-  const k = {
+  const k: Coefficients = {
     b1: f(hyper.b1),
     oneMinusB1: f(1 - hyper.b1),
     b2: f(hyper.b2),
@@ -67,13 +82,14 @@ function stepAdamw(args: FusedStepArgs<StateValue>): FusedStepResult<StateValue>
     decay: hyper.weightDecay === 0 ? 0 : f(hyper.weightDecay),
     negLr: f(-hyper.lr),
   };
+  const loop = precision === 'exact' ? adamwLoopExact : adamwLoopFast;
   const mu: Record<string, Tensor> = {};
   const nu: Record<string, Tensor> = {};
   names.forEach((n, i) => {
     const p = storage.writableVariable(args.params[n]!);
     const m = storage.writable(moments.m[i]!);
     const v = storage.writable(moments.v[i]!);
-    adamwLoop(p, readValues(backend, args.grads[n]!), storage.values(m), storage.values(v), k);
+    loop(p, readValues(backend, args.grads[n]!), storage.values(m), storage.values(v), k);
     mu[n] = m;
     nu[n] = v;
   });
@@ -85,8 +101,6 @@ function stepAdamw(args: FusedStepArgs<StateValue>): FusedStepResult<StateValue>
  * Adam / AdamW on the cpu backend (`adam(options)` is this with weight decay 0): the
  * whole step in one pass over each parameter's arrays, in place.
  */
-export const adamwCpuKernel: FusedKernel = {
-  name,
-  supports: onCpu,
-  step: stepAdamw,
-};
+export function createAdamwCpuKernel(precision: Precision): FusedKernel {
+  return { name, supports: onCpu, step: (args) => stepAdamw(precision, args) };
+}

@@ -3,6 +3,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import { onCpu, runEmoStep, type EmoDirection } from '../internal/emo-step.js';
 import { f, rootCutoff, sign } from '../internal/float32.js';
 import { SHADOW_FOLLOW, type ShadowBlend } from '../internal/shadow.js';
+import type { Precision } from '../internal/options.js';
 import { EMO_CATS } from '../kernel-keys.js';
 
 type Obj = { readonly [key: string]: StateValue };
@@ -16,21 +17,17 @@ interface CatsState {
   readonly m: readonly Tensor[];
 }
 
+type Coefficients = { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; cut: number; factor: number; decay: number; negLr: number };
+
 /**
- * The EmoCats element loop, one pass:
+ * The EmoCats element loop, one pass, at `'exact'` precision (the composed rounding):
  *
  * ```
  * u = sign(f(f(g*(1-b1)) + f(m*b1))) * [|g| >= cut];   m = f(f(m*b2) + f(g*(1-b2)))
  * u = f(f(f(u*factor) + f(q*wd')) * -lr);   p = f(p + u)   (q, shadow: as EmoSens)
  * ```
  */
-function emoCatsLoop(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  blend: ShadowBlend | undefined,
-  k: { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; cut: number; factor: number; decay: number; negLr: number },
-): void {
+function emoCatsLoopExact(p: Float32Array, g: Float32Array, m: Float32Array, blend: ShadowBlend | undefined, k: Coefficients): void {
   const { b1, oneMinusB1, b2, oneMinusB2, cut, factor, decay, negLr } = k;
   const n = p.length;
   for (let i = 0; i < n; i++) {
@@ -51,6 +48,32 @@ function emoCatsLoop(
   }
 }
 
+/**
+ * The same at `'fast'` precision: the sign's argument keeps the composed rounding (so
+ * the sign agrees even where the two terms nearly cancel); the rest is float64 until
+ * stored: `p = q * (1 - lr*wd') + sign(...) * [|g| >= cut] * (factor * -lr)`.
+ */
+function emoCatsLoopFast(p: Float32Array, g: Float32Array, m: Float32Array, blend: ShadowBlend | undefined, k: Coefficients): void {
+  const { b1, oneMinusB1, b2, oneMinusB2, cut } = k;
+  const keep = 1 + k.decay * k.negLr;
+  const scale = k.factor * k.negLr;
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]!;
+    const mi = m[i]!;
+    const u = sign(f(f(gi * oneMinusB1) + f(mi * b1))) * (Math.abs(gi) >= cut ? scale : 0);
+    m[i] = mi * b2 + gi * oneMinusB2;
+    if (blend === undefined) {
+      p[i] = p[i]! * keep + u;
+    } else {
+      const si = blend.shadow[i]!;
+      const q = p[i]! * blend.keep + si * blend.weight;
+      blend.shadow[i] = si + (q - si) * SHADOW_FOLLOW;
+      p[i] = q * keep + u;
+    }
+  }
+}
+
 /** EmoCats's direction: `rootFiltered(chain(scaleByLionMoment(), scaleBySign()))`. */
 const direction: EmoDirection<CatsState> = {
   read(value, path, names, shapes, read) {
@@ -60,7 +83,7 @@ const direction: EmoDirection<CatsState> = {
   },
   update(ctx, state) {
     const { b1, b2 } = ctx.hyper;
-    const k = {
+    const k: Coefficients = {
       b1: f(b1),
       oneMinusB1: f(1 - b1),
       b2: f(b2),
@@ -70,10 +93,11 @@ const direction: EmoDirection<CatsState> = {
       decay: ctx.decay,
       negLr: ctx.negLr,
     };
+    const loop = ctx.exact ? emoCatsLoopExact : emoCatsLoopFast;
     const next: Record<string, Tensor> = {};
     ctx.entries.forEach((e, i) => {
       const m = ctx.storage.writable(state.m[i]!);
-      emoCatsLoop(e.p, e.g, ctx.storage.values(m), e.blend, k);
+      loop(e.p, e.g, ctx.storage.values(m), e.blend, k);
       next[e.name] = m;
     });
     return [{ ...state.moments, ...next }, ...state.raw.slice(1)];
@@ -85,8 +109,6 @@ const direction: EmoDirection<CatsState> = {
  * each parameter's arrays, in place. The decay in `fused.options` already includes the
  * `decoupledWeightDecay` division by lr.
  */
-export const emoCatsCpuKernel: FusedKernel = {
-  name,
-  supports: onCpu,
-  step: (args) => runEmoStep(name, direction, args),
-};
+export function createEmoCatsCpuKernel(precision: Precision): FusedKernel {
+  return { name, supports: onCpu, step: (args) => runEmoStep(name, direction, precision, args) };
+}

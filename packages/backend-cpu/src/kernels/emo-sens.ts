@@ -1,6 +1,7 @@
 import type { FusedKernel } from '@emosens/core';
 import { onCpu, runEmoStep, type EmoDirection } from '../internal/emo-step.js';
 import { readMoments, stepFilteredAdam, type MomentsState } from '../internal/filtered-adam.js';
+import type { Precision } from '../internal/options.js';
 import { EMO_SENS } from '../kernel-keys.js';
 
 const name = `${EMO_SENS}/cpu`;
@@ -16,8 +17,6 @@ const direction: EmoDirection<MomentsState> = {
  * filtered Adam moments, cooled step, decay, learning rate) in one pass over each
  * parameter's arrays, in place.
  */
-export const emoSensCpuKernel: FusedKernel = {
-  name,
-  supports: onCpu,
-  step: (args) => runEmoStep(name, direction, args),
-};
+export function createEmoSensCpuKernel(precision: Precision): FusedKernel {
+  return { name, supports: onCpu, step: (args) => runEmoStep(name, direction, precision, args) };
+}

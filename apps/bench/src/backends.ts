@@ -1,0 +1,71 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { registerCpuKernels } from '@emosens/backend-cpu';
+
+/** Whether a backend can run here, and if not, why. */
+export type Availability = { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly reason: string };
+
+/**
+ * A backend the benchmark can measure. Add one by implementing this and listing it in
+ * {@link knownBackends}; a backend that cannot run here is skipped with its reason.
+ */
+export interface BenchBackend {
+  readonly name: string;
+  /** Makes this the active tfjs backend, or says why it cannot. */
+  activate(): Promise<Availability>;
+  /** Registers this backend's fused emosens kernels; returns the function that unregisters them. */
+  registerKernels(): () => void;
+  /** Waits until the work queued for `t` is done (GPU backends); nothing to wait for on cpu. */
+  sync(t: tf.Tensor): Promise<void>;
+}
+
+/** The tfjs cpu backend with `@emosens/backend-cpu`'s fused kernels. */
+export const cpuBackend: BenchBackend = {
+  name: 'cpu',
+  async activate() {
+    await import('@tensorflow/tfjs-backend-cpu');
+    tf.env().set('IS_NODE', false); // no hint about tfjs-node in the output
+    if (!(await tf.setBackend('cpu'))) return { ok: false, reason: "tf.setBackend('cpu') failed" };
+    return { ok: true, detail: 'tfjs-backend-cpu (JavaScript typed arrays)' };
+  },
+  registerKernels: registerCpuKernels,
+  sync: async () => undefined,
+};
+
+interface WebGpuModule {
+  setupNodeWebGpu(options?: { setBackend?: boolean }): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }>;
+  registerWebGpuKernels(): () => void;
+}
+
+let webgpuModule: WebGpuModule | undefined;
+
+/**
+ * tfjs-backend-webgpu with `@emosens/backend-webgpu`'s fused kernels (in Node through the
+ * npm package `webgpu`; see that package's README for the driver set-up). Skipped with
+ * the reason when the package cannot be loaded or no adapter is found.
+ */
+export const webgpuBackend: BenchBackend = {
+  name: 'webgpu',
+  async activate() {
+    try {
+      // A variable specifier: the package is loaded only when this backend is tried.
+      const name = '@emosens/backend-webgpu';
+      webgpuModule = (await import(name)) as WebGpuModule;
+    } catch (e) {
+      return { ok: false, reason: `@emosens/backend-webgpu could not be loaded (${(e as Error).message.split('\n')[0]})` };
+    }
+    const setup = await webgpuModule.setupNodeWebGpu({ setBackend: true });
+    return setup.ok ? { ok: true, detail: `adapter: ${setup.adapter}` } : { ok: false, reason: setup.reason };
+  },
+  registerKernels: () => {
+    if (!webgpuModule) throw new Error('webgpu: activate() first');
+    return webgpuModule.registerWebGpuKernels();
+  },
+  async sync(t) {
+    const one = tf.tidy(() => tf.slice(tf.reshape(t, [-1]), [0], [1]));
+    await one.data();
+    one.dispose();
+  },
+};
+
+/** Every backend the benchmark knows, in the order it measures them. */
+export const knownBackends: readonly BenchBackend[] = [cpuBackend, webgpuBackend];

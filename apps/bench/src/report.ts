@@ -1,0 +1,70 @@
+import { sizeLabel, type BenchRecord, type BenchResult } from './bench.js';
+
+/** The ratios the issue sets targets for, per backend and size. */
+export interface Ratios {
+  readonly backend: string;
+  readonly params: number;
+  /** tf.train.adam ms / fused emoSens ms (target on cpu at 1M: >= 30). */
+  readonly speedupVsTfAdam: number;
+  /** fused emoSens ms / floor ms (target on cpu at 1M: <= 3). */
+  readonly fusedOverFloor: number;
+}
+
+function find(records: readonly BenchRecord[], backend: string, params: number, optimizer: string, path: string): BenchRecord | undefined {
+  return records.find((r) => r.backend === backend && r.params === params && r.optimizer === optimizer && r.path === path);
+}
+
+export function computeRatios(records: readonly BenchRecord[]): Ratios[] {
+  const keys = [...new Set(records.map((r) => `${r.backend}\u0000${r.params}`))];
+  return keys.flatMap((key) => {
+    const [backend, paramsText] = key.split('\u0000') as [string, string];
+    const params = Number(paramsText);
+    const fused = find(records, backend, params, 'emoSens', 'fused');
+    const adam = find(records, backend, params, 'tf.train.adam', 'tfjs');
+    if (!fused || !adam) return [];
+    return [{ backend, params, speedupVsTfAdam: adam.msPerStep / fused.msPerStep, fusedOverFloor: fused.msPerStep / fused.floorMs }];
+  });
+}
+
+const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+
+/** A readable table of the records, then the ratios against the issue's targets. */
+export function formatReport(result: BenchResult): string {
+  const header = ['backend', 'params', 'optimizer', 'path', 'ms/step', 'x floor', 'vs composed', 'state MB'];
+  const rows = result.records.map((r) => {
+    const composed = r.path === 'fused' ? find(result.records, r.backend, r.params, r.optimizer, 'composed') : undefined;
+    return [
+      r.backend,
+      sizeLabel(r.params),
+      r.optimizer,
+      r.path,
+      ms(r.msPerStep),
+      (r.msPerStep / r.floorMs).toFixed(1),
+      composed ? `${(composed.msPerStep / r.msPerStep).toFixed(1)}x faster` : '',
+      mb(r.stateBytes),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const out = [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+
+  const floors = [...new Map(result.records.map((r) => [`${r.backend} ${sizeLabel(r.params)}`, r.floorMs])).entries()];
+  if (floors.length) {
+    out.push('', 'Memory floor (a JavaScript pass over host memory reading 4 and writing 3 float32 arrays of the size):');
+    for (const [where, floorMs] of floors) out.push(`  ${where}: ${ms(floorMs)} ms`);
+  }
+  const ratios = computeRatios(result.records);
+  if (ratios.length) {
+    out.push('', 'Fused emoSens:');
+    for (const r of ratios) {
+      out.push(
+        `  ${r.backend} ${sizeLabel(r.params)}: ${r.speedupVsTfAdam.toFixed(1)}x faster than tf.train.adam, ` +
+          `${r.fusedOverFloor.toFixed(2)}x the memory floor`,
+      );
+    }
+    out.push('  (targets on cpu at 1M: at least 30x faster than tf.train.adam, within 3x of the floor)');
+  }
+  for (const s of result.skipped) out.push('', `${s.backend}: skipped: ${s.reason}`);
+  return out.join('\n');
+}

@@ -1,0 +1,107 @@
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { parseArgs } from '../src/args.js';
+import { cpuBackend, type BenchBackend } from '../src/backends.js';
+import { paramShapes, runBench, type BenchRecord } from '../src/bench.js';
+import { streamSevenArrays } from '../src/floor.js';
+import { computeRatios, formatReport } from '../src/report.js';
+import { median, timeSteps } from '../src/timing.js';
+
+describe('arguments', () => {
+  it('resolves --json against the directory pnpm started in, and reads the flags', () => {
+    const a = parseArgs(['--json', 'out/bench.json', '--quick'], '/home/me/work');
+    expect(a.json).toBe(path.resolve('/home/me/work', 'out/bench.json'));
+    expect(a.quick).toBe(true);
+    expect(a.sizes).toEqual([100_000]);
+    expect(parseArgs(['--json=/tmp/x.json'], '/anywhere').json).toBe('/tmp/x.json');
+    expect(parseArgs([], '/').sizes).toEqual([1_000_000, 10_000_000]);
+    expect(parseArgs(['--', '--sizes', '1e6,2000', '--backends', 'cpu'], '/')).toMatchObject({ sizes: [1_000_000, 2000], backends: ['cpu'] });
+  });
+
+  it('refuses what it does not know, naming it', () => {
+    expect(() => parseArgs(['--fast'], '/')).toThrow(/unknown argument '--fast'/);
+    expect(() => parseArgs(['--json'], '/')).toThrow(/--json needs a value/);
+    expect(() => parseArgs(['--sizes', '1.5'], '/')).toThrow(/'1.5' is not a parameter count/);
+  });
+});
+
+describe('measurement helpers', () => {
+  it('splits a parameter count into a matrix and a vector that add up to it', () => {
+    for (const n of [2, 10, 2000, 1_000_000, 10_000_000, 1234567]) {
+      const shapes = Object.values(paramShapes(n));
+      expect(shapes.reduce((sum, s) => sum + s.reduce((a, b) => a * b, 1), 0)).toBe(n);
+      expect(shapes.every((s) => s.every((d) => d >= 1))).toBe(true);
+    }
+    expect(paramShapes(1_000_000)).toEqual({ w: [999, 1000], b: [1000] });
+  });
+
+  it('the floor streams 4 arrays in and 3 out', () => {
+    const p = Float32Array.from([1, 2]);
+    const m = Float32Array.from([3, 4]);
+    const v = Float32Array.from([5, 6]);
+    streamSevenArrays(p, Float32Array.from([0.5, 1]), m, v);
+    expect([...p, ...m, ...v]).toEqual([1.5, 3, 3.5, 5, 4.5, 5]);
+  });
+
+  it('takes the median of the measured steps after the warm-up', async () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    let calls = 0;
+    const r = await timeSteps(() => calls++, { warmup: 2, budgetMs: 0, minSteps: 3, maxSteps: 10 });
+    expect(r.samples).toHaveLength(3);
+    expect(calls).toBe(5);
+  });
+});
+
+describe('a tiny run', () => {
+  const unavailable: BenchBackend = {
+    name: 'imaginary',
+    activate: async () => ({ ok: false, reason: 'no such device here' }),
+    registerKernels: () => () => undefined,
+    sync: async () => undefined,
+  };
+
+  it('measures every optimizer and path on cpu, skips an unavailable backend with its reason, and leaks nothing', async () => {
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const result = await runBench({ backends: [cpuBackend, unavailable], sizes: [2000], quick: true, log: (l) => lines.push(l) });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(result.skipped).toEqual([{ backend: 'imaginary', reason: 'no such device here' }]);
+    const cases = result.records.map((r) => `${r.optimizer}/${r.path}`);
+    expect(cases).toEqual([
+      'emoSens/fused', 'emoSens/composed', 'emoAiry/fused', 'emoAiry/composed', 'emoCats/fused', 'emoCats/composed', 'tf.train.adam/tfjs',
+    ]);
+    for (const r of result.records) {
+      expect(r).toMatchObject({ backend: 'cpu', params: 2000 });
+      expect(Number.isFinite(r.msPerStep) && r.msPerStep > 0).toBe(true);
+      expect(Number.isFinite(r.floorMs) && r.floorMs > 0).toBe(true);
+    }
+    const bytes = (optimizer: string, p: string) => result.records.find((r) => r.optimizer === optimizer && r.path === p)!.stateBytes;
+    // the same state on both paths; EmoSens keeps 2 moments per entry, EmoCats 1, EmoAiry far less
+    expect(bytes('emoSens', 'fused')).toBe(bytes('emoSens', 'composed'));
+    expect(bytes('emoSens', 'fused')).toBeGreaterThanOrEqual(2 * 2000 * 4);
+    expect(bytes('emoCats', 'fused')).toBeGreaterThanOrEqual(2000 * 4);
+    expect(bytes('emoAiry', 'fused')).toBeLessThan(bytes('emoCats', 'fused'));
+    expect(bytes('tf.train.adam', 'tfjs')).toBeGreaterThanOrEqual(2 * 2000 * 4);
+    expect(lines.some((l) => l.includes('imaginary: skipped (no such device here)'))).toBe(true);
+
+    const report = formatReport(result);
+    expect(report).toMatch(/backend\s+params\s+optimizer\s+path\s+ms\/step/);
+    expect(report).toContain('imaginary: skipped: no such device here');
+    expect(report).toMatch(/cpu 2k: [\d.]+x faster than tf\.train\.adam/);
+  });
+});
+
+describe('ratios', () => {
+  it('compares fused emoSens with tf.train.adam and with the floor', () => {
+    const base = { backend: 'cpu', params: 1_000_000, stateBytes: 0, floorMs: 2 };
+    const records: BenchRecord[] = [
+      { ...base, optimizer: 'emoSens', path: 'fused', msPerStep: 4 },
+      { ...base, optimizer: 'emoSens', path: 'composed', msPerStep: 400 },
+      { ...base, optimizer: 'tf.train.adam', path: 'tfjs', msPerStep: 160 },
+    ];
+    expect(computeRatios(records)).toEqual([{ backend: 'cpu', params: 1_000_000, speedupVsTfAdam: 40, fusedOverFloor: 2 }]);
+    expect(formatReport({ records, skipped: [], details: {} })).toContain('cpu 1M: 40.0x faster than tf.train.adam, 2.00x the memory floor');
+  });
+});
