@@ -92,6 +92,32 @@ describe.each([
     });
   });
 
+  it('steps with gradients for only some parameters (allowMissing) agree too', () => {
+    const rand = seeded(21);
+    const shapes: Record<string, number[]> = { m: [4, 3], v: [5], t: [2, 2, 2] };
+    const init = Object.fromEntries(Object.entries(shapes).map(([n, s]) => [n, tf.tensor(randomValues(rand, tf.util.sizeFromShape(s)), s)]));
+    for (const make of [() => emoAiry({ useShadow: true }), () => emoSens(), () => emoCats({ useShadow: true }), () => adamw()]) {
+      const fused = statefulOptimizer(make(), init, { allowMissing: true });
+      const composed = statefulOptimizer(make(), init, { allowMissing: true, fused: false });
+      const lossAt = lossSchedule(rand, 40);
+      for (let t = 0; t < 40; t++) {
+        const names = Object.keys(shapes).filter((_, i) => (t + i) % 3 !== 0); // each step leaves one parameter out
+        const grads = Object.fromEntries(names.map((n) => [n, tf.tensor(randomGradValues(rand, tf.util.sizeFromShape(shapes[n]!)), shapes[n]!)]));
+        const loss = lossAt(t);
+        fused.step(grads, { loss });
+        composed.step(grads, { loss });
+        tf.dispose(Object.values(grads));
+      }
+      expect(fused.path).toBe('fused');
+      const a = stateSnapshot(fused.state);
+      for (const [path, expected] of stateSnapshot(composed.state)) expect([path, firstMismatch(a.get(path)!, expected, rtol, atol)]).toEqual([path, -1]);
+      for (const n of Object.keys(shapes)) expect(firstMismatch(fused.params[n]!.dataSync(), composed.params[n]!.dataSync(), rtol, atol)).toBe(-1);
+      fused.dispose();
+      composed.dispose();
+    }
+    tf.dispose(Object.values(init));
+  });
+
   it('a state saved on one path resumes on the other', () => {
     const rand = seeded(7);
     const shapes: Record<string, number[]> = { w: [3, 4], b: [4] };

@@ -2,9 +2,9 @@
  * Float32 arithmetic as the composed path does it. Every tfjs cpu op computes in
  * float64 and stores its result in a Float32Array, so one op is `f(x op y)`, and a
  * number handed to an op becomes a float32 scalar first: `tf.mul(t, 0.9)` is
- * `f(t * f(0.9))`. The fused kernels round at the same points, so they agree with the
- * composed path to the last bit in almost every entry (and always within the golden
- * tolerance).
+ * `f(t * f(0.9))`. The scalar parts of a step (emotion, calm, shadow ratio, filter
+ * threshold) always round at the same points; the element loops do so at `'exact'`
+ * precision (bit-identical results), and round only when storing at `'fast'` precision.
  */
 export const f = Math.fround;
 
