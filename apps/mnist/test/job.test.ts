@@ -25,7 +25,7 @@ describe('runJob', () => {
     const stdout = sink();
     const stderr = sink();
     const before = tf.memory().numTensors;
-    const code = await runJob({ ...DEFAULTS, optimizers: ['emosens', 'adamw'], steps: 30, out }, { stdout, stderr });
+    const code = await runJob({ ...DEFAULTS, backend: 'cpu', optimizers: ['emosens', 'adamw'], steps: 30, out }, { stdout, stderr });
     expect(code).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
     expect(stderr.text()).not.toMatch(/warning|error/i);

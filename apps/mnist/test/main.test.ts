@@ -7,7 +7,7 @@ const appDir = fileURLToPath(new URL('..', import.meta.url));
 const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
 
 function start(...args: string[]) {
-  return spawnSync(process.execPath, [tsxCli, 'src/main.ts', ...args], { cwd: appDir, encoding: 'utf8' });
+  return spawnSync(process.execPath, [tsxCli, '--conditions=@emosens/source', 'src/main.ts', ...args], { cwd: appDir, encoding: 'utf8' });
 }
 
 describe('the command line', () => {

@@ -27,12 +27,13 @@ export interface TrackEmotionOptions {
 }
 
 /**
- * State of {@link trackEmotion}. Every field except `count` is a tensor, so the
- * emotion path never needs to read values back from the device.
+ * State of {@link trackEmotion}. Every field is a tensor, the step count included, so
+ * the emotion path never reads values back from the device, and a caller can leave the
+ * whole state unchanged on the device (e.g. skip a step with a non-finite loss).
  */
 export type EmotionState = {
-  /** Steps seen so far (a plain number: it does not depend on tensor values). */
-  readonly count: number;
+  /** Steps seen so far, float32 scalar. */
+  readonly count: tf.Scalar;
   /** Short loss average, float32 scalar. */
   readonly short: tf.Scalar;
   /** Long loss average, float32 scalar. */
@@ -54,10 +55,16 @@ export function emotionScalar(short: tf.Scalar, long: tf.Scalar, gain = 5): tf.S
  * The calm signal of a window of scalars: `mean(|s|) < meanBelow` and
  * `var(s) < varianceBelow` (population variance), and only once the window is full.
  */
-export function calmSignal(history: tf.Tensor1D, filled: boolean, meanBelow = 0.05, varianceBelow = 0.005): tf.Scalar {
-  if (!filled) return tf.scalar(false, 'bool');
+export function calmSignal(
+  history: tf.Tensor1D,
+  filled: boolean | tf.Scalar,
+  meanBelow = 0.05,
+  varianceBelow = 0.005,
+): tf.Scalar {
+  if (filled === false) return tf.scalar(false, 'bool');
   const { variance } = tf.moments(history);
-  return tf.logicalAnd(tf.less(tf.mean(tf.abs(history)), meanBelow), tf.less(variance, varianceBelow)) as tf.Scalar;
+  const calm = tf.logicalAnd(tf.less(tf.mean(tf.abs(history)), meanBelow), tf.less(variance, varianceBelow));
+  return (filled === true ? calm : tf.logicalAnd(filled, calm)) as tf.Scalar;
 }
 
 /**
@@ -95,7 +102,7 @@ export function trackEmotion(options: TrackEmotionOptions = {}): GradientTransfo
   return {
     name,
     init: (_params: Params) => ({
-      count: 0,
+      count: tf.scalar(0),
       short: tf.scalar(0),
       long: tf.scalar(0),
       scalar: tf.scalar(0),
@@ -104,13 +111,14 @@ export function trackEmotion(options: TrackEmotionOptions = {}): GradientTransfo
     }),
     update(updates: Updates, state: EmotionState, _params: Params, context: StepContext) {
       const loss = context.requireLoss(name);
-      const first = state.count === 0;
-      const short = (first ? tf.clone(loss) : tf.add(tf.mul(loss, shortRate), tf.mul(state.short, 1 - shortRate))) as tf.Scalar;
-      const long = (first ? tf.clone(loss) : tf.add(tf.mul(loss, longRate), tf.mul(state.long, 1 - longRate))) as tf.Scalar;
+      // Both averages start at the first loss (a scalar `where`: no broadcast, no readback).
+      const first = tf.equal(state.count, 0);
+      const short = tf.where(first, loss, tf.add(tf.mul(loss, shortRate), tf.mul(state.short, 1 - shortRate))) as tf.Scalar;
+      const long = tf.where(first, loss, tf.add(tf.mul(loss, longRate), tf.mul(state.long, 1 - longRate))) as tf.Scalar;
       const scalar = emotionScalar(short, long, gain);
       const history = tf.concat([tf.slice(state.history, [1], [window - 1]), tf.reshape(scalar, [1])]) as tf.Tensor1D;
-      const count = state.count + 1;
-      const calm = calmSignal(history, count >= window, meanBelow, varianceBelow);
+      const count = tf.add(state.count, 1) as tf.Scalar;
+      const calm = calmSignal(history, tf.greaterEqual(count, window) as tf.Scalar, meanBelow, varianceBelow);
       context.publish('emotion', scalar, name);
       context.publish('calm', calm, name);
       return { updates, state: { count, short, long, scalar, history, calm } };

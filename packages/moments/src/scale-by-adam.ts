@@ -16,8 +16,8 @@ export interface ScaleByAdamOptions {
 
 /** State of {@link scaleByAdam}. */
 export type AdamState = {
-  /** Updates seen so far. */
-  readonly count: number;
+  /** Updates seen so far, float32 scalar (a tensor, so a step can be undone on the device). */
+  readonly count: tf.Scalar;
   /** First moment per parameter (`exp_avg`), each the shape of its parameter. */
   readonly mu: PerParameter<tf.Tensor>;
   /** Second moment per parameter (`exp_avg_sq`), each the shape of its parameter. */
@@ -49,14 +49,14 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
   return {
     name,
     init: (params) => ({
-      count: 0,
+      count: tf.scalar(0),
       mu: initPerParameter(params, (p) => tf.zerosLike(p)),
       nu: initPerParameter(params, (p) => tf.zerosLike(p)),
     }),
     update(updates, state, params) {
-      const count = state.count + 1;
+      const count = tf.add(state.count, 1) as tf.Scalar;
       const bc1 = corrected ? biasCorrection(b1, count) : 1;
-      const bc2 = corrected ? Math.sqrt(biasCorrection(b2, count)) : 1;
+      const bc2 = corrected ? tf.sqrt(biasCorrection(b2, count)) : 1;
       const nu: Record<string, tf.Tensor> = { ...state.nu };
       const r = updatePerParameter(updates, state.mu, params, (g, m, _p, key) => {
         const mNext = updateMoment(m, g, b1);
