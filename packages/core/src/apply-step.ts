@@ -1,5 +1,6 @@
 import type { Variable } from '@tensorflow/tfjs-core';
 import { applyUpdates } from './apply-updates.js';
+import { validateLoss } from './context.js';
 import { findFusedKernel, type FusedStepArgs } from './fused.js';
 import { runTransform } from './run-step.js';
 import { disposeReplaced } from './state-tree.js';
@@ -41,6 +42,7 @@ export function applyStep<S extends StateValue>(
   const kernel = options.fused === false ? undefined : findFusedKernel(transform as GradientTransformation<StateValue>);
   if (kernel) {
     validateGradients(params, grads, { allowMissing: options.allowMissing ?? false, block: transform.name });
+    if (options.loss !== undefined) validateLoss(options.loss);
     const args: FusedStepArgs<StateValue> = { params, grads, state, loss: options.loss, options: transform.fused!.options };
     if (!kernel.supports || kernel.supports(args)) {
       const r = kernel.step(args);

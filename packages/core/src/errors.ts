@@ -11,7 +11,8 @@ export type EmosensErrorCode =
   | 'DUPLICATE_SIGNAL'
   | 'INVALID_OPTION'
   | 'INVALID_STATE'
-  | 'NON_FINITE';
+  | 'NON_FINITE'
+  | 'MISSING_DEPENDENCY';
 
 /**
  * The one error class of emosens. `code` says what kind of input was refused; the

@@ -75,4 +75,15 @@ describe('fused kernels', () => {
     expect(values(o.params.w)).toEqual(Array.from(Float32Array.from([0.9, 1.9])));
     o.dispose();
   });
+
+  it('validates gradients and the loss before a fused kernel runs', () => {
+    let calls = 0;
+    unregister = registerFusedKernel('testMomentum', tf.getBackend(), { ...kernel, step: (a) => { calls += 1; return kernel.step(a); } });
+    const o = statefulOptimizer(fusableMomentum(), { w: tf.tensor([1, 2]) });
+    expect(() => o.step({ w: tf.ones([3]) })).toThrowError(/has shape \[3\]; expected \[2\]/);
+    expect(() => o.step({ w: tf.ones([2]) }, { loss: tf.tensor([1, 2]) as tf.Scalar })).toThrowError(/loss: expected a number or a scalar tensor/);
+    expect(calls).toBe(0);
+    expect(values(o.params.w)).toEqual([1, 2]);
+    o.dispose();
+  });
 });
