@@ -33,13 +33,14 @@ export function scaleByLearningRate(learningRate: number | Schedule): GradientTr
   };
   if (typeof learningRate !== 'function') {
     const lr = check.number(name, 'learningRate', learningRate, { min: 0 });
-    return {
+    const constant: GradientTransformation<EmptyState> = {
       name,
       init: () => ({}),
       update: (updates, state) => ({ updates: scale(updates, lr), state }),
     };
+    return constant;
   }
-  return {
+  const scheduled: GradientTransformation<ScheduleState> = {
     name,
     init: () => ({ count: 0 }),
     update(updates, state) {
@@ -50,4 +51,5 @@ export function scaleByLearningRate(learningRate: number | Schedule): GradientTr
       return { updates: scale(updates, lr), state: { count: state.count + 1 } };
     },
   };
+  return scheduled;
 }
