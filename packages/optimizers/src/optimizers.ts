@@ -92,29 +92,30 @@ export function emoCats(options: EmoCatsOptions = {}): GradientTransformation<St
   return fusable(emoChain(direction as GradientTransformation<StateValue>, o, weightDecay), 'emoCats', { ...o, weightDecay });
 }
 
-/**
- * Adam (Kingma & Ba), as `torch.optim.Adam`: `chain(scaleByAdam(), [addDecayedWeights(wd)], scaleByLearningRate(lr))`.
- * Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0 (decoupled when set).
- */
-export function adam(options: OptimizerOptions = {}): GradientTransformation<StateValue> {
-  const o = resolveOptions('adam', options, { betas: [0.9, 0.999], weightDecay: 0 });
-  return fusable(chain({
+/** `chain(scaleByAdam(), addDecayedWeights(wd), scaleByLearningRate(lr))`, fusable as 'adamw'. */
+function adamChain(o: ResolvedOptions): GradientTransformation<StateValue> {
+  const tx = chain({
     moments: scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps }),
     decay: addDecayedWeights(o.weightDecay),
     lr: scaleByLearningRate(o.lr),
-  }) as GradientTransformation<StateValue>, 'adamw', o);
+  });
+  return fusable(tx as GradientTransformation<StateValue>, 'adamw', o);
 }
 
 /**
- * AdamW (Loshchilov & Hutter), as `torch.optim.AdamW`:
+ * Adam (Kingma & Ba, arXiv 1412.6980), as `torch.optim.Adam`:
+ * `chain(scaleByAdam(), scaleByLearningRate(lr))` (a weight decay, when set, is decoupled).
+ * Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.
+ */
+export function adam(options: OptimizerOptions = {}): GradientTransformation<StateValue> {
+  return adamChain(resolveOptions('adam', options, { betas: [0.9, 0.999], weightDecay: 0 }));
+}
+
+/**
+ * AdamW (Loshchilov & Hutter, arXiv 1711.05101), as `torch.optim.AdamW`:
  * `chain(scaleByAdam(), addDecayedWeights(wd), scaleByLearningRate(lr))`.
  * Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.01.
  */
 export function adamw(options: OptimizerOptions = {}): GradientTransformation<StateValue> {
-  const o = resolveOptions('adamw', options, { betas: [0.9, 0.999], weightDecay: 0.01 });
-  return fusable(chain({
-    moments: scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps }),
-    decay: addDecayedWeights(o.weightDecay),
-    lr: scaleByLearningRate(o.lr),
-  }) as GradientTransformation<StateValue>, 'adamw', o);
+  return adamChain(resolveOptions('adamw', options, { betas: [0.9, 0.999], weightDecay: 0.01 }));
 }
