@@ -19,8 +19,8 @@ function once<S extends StateValue>(t: GradientTransformation<S>, u: number[], p
 }
 
 describe('modifiers', () => {
-  it('scaleBySign: sign(u)', () => {
-    expect(v(once(scaleBySign(), [3, -0.2, 0]).updates.x)).toEqual([1, -1, 0]);
+  it('scaleBySign: sign(u), also for tiny values', () => {
+    expect(v(once(scaleBySign(), [3, -0.2, 0, 3e-13, -1e-30]).updates.x).map((x) => x + 0)).toEqual([1, -1, 0, 1, -1]);
   });
 
   it('scaleBySoftsign: u / (1 + |u|)', () => {
