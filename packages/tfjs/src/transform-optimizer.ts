@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   EmosensError,
   applyStep,
-  applyUpdates,
   collectTensors,
   disposeReplaced,
   disposeState,
@@ -27,16 +26,23 @@ import { getTransformFactory, type FactoryOptions } from './registry.js';
  * What a step does when the loss or a gradient holds NaN or Infinity.
  *
  * - `'skip'` (default): the step is applied on the device as `where(ok, new, old)` for
- *   every parameter and every tensor of the state, so a bad step leaves them unchanged
- *   and nothing is read back. Plain-number leaves of the state (step counters kept as
- *   JavaScript numbers) still advance, because a number cannot be chosen by a device
- *   value without reading it.
+ *   every parameter, every tensor of the state and every signal, so nothing is read
+ *   back. A bad step leaves the parameters and every tensor leaf exactly as they were.
+ *   This is exact for the ready-made optimizers (emoSens, emoAiry, emoCats, adam, adamw,
+ *   with or without shadow), whose state is all tensors, step counts included, and for
+ *   any chain whose state is all tensors: the next good step computes bit for bit what it
+ *   would have computed had the bad step never come. Number leaves of a custom chain (a
+ *   learning-rate schedule's `{ count: number }`, for one) still advance on a skipped
+ *   step, because a JavaScript number cannot be chosen by a device value without reading
+ *   it.
  * - `'skipExact'`: reads one boolean per step and, when it is false, does not run the
- *   transform at all: parameters, tensors and plain leaves all stay as they were.
+ *   transform at all: parameters, tensors and number leaves all stay as they were.
+ *   Exact for every chain.
  * - `'throw'`: reads one boolean per step and throws {@link EmosensError} `NON_FINITE`
  *   (naming the loss or the gradients at fault); nothing changes.
  *
- * Skipped steps are counted in {@link TransformOptimizer.skippedSteps}.
+ * Skipped steps are counted in {@link TransformOptimizer.skippedSteps}. A number loss
+ * (`setLoss(NaN)`) is checked in JavaScript and skips exactly in every mode.
  */
 export type NonFinitePolicy = 'skip' | 'skipExact' | 'throw';
 
@@ -162,6 +168,26 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     return value.dataSync()[0];
   }
 
+  /**
+   * {@link readSignal} without a synchronous read: resolves to the signal of the last
+   * step as a number (a bool signal gives 1 or 0), or `undefined` when the last step did
+   * not publish it. Use it where synchronous reads are not possible (webgpu in Node has
+   * no `OffscreenCanvas` for them) or would stall. The value is the one published when
+   * this is called: steps taken before the promise settles do not change it.
+   */
+  async readSignalAsync(name: SignalName): Promise<number | undefined> {
+    const value = (this.lastSignals as Record<string, unknown>)[name];
+    if (!isTensor(value)) return undefined;
+    // A copy shares the storage, so the next step may release the signal while the read
+    // is in flight.
+    const copy = tf.clone(value);
+    try {
+      return (await copy.data())[0];
+    } finally {
+      copy.dispose();
+    }
+  }
+
   /** How many steps were skipped for non-finite input, as an int32 scalar kept on the device. */
   get skippedSteps(): tf.Scalar {
     if (this.skippedCount === undefined) this.skippedCount = tf.keep(tf.scalar(0, 'int32'));
@@ -278,19 +304,21 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
           const conditions = new Map<string, tf.Tensor>();
           const choose = (next: tf.Tensor, previous: unknown): tf.Tensor =>
             isTensor(previous) && previous !== next && sameKind(previous, next) ? select(ok, next, previous, conditions) : next;
+          // Selecting the new parameter value (rather than adding where(ok, u, 0)) keeps
+          // a skipped step exact even for a parameter entry of -0 (-0 + 0 is +0).
+          for (const [k, u] of Object.entries(result.updates)) {
+            const p = params[k];
+            if (p !== undefined) p.assign(select(ok, tf.add(p, u), p, conditions));
+          }
           return {
-            updates: Object.fromEntries(
-              Object.entries(result.updates).map(([k, u]) => [k, select(ok, u, tf.zerosLike(u), conditions)]),
-            ),
             state: zipTensors(result.state, oldState, choose),
             signals: zipTensors(result.signals, oldSignals, choose),
             skipped: tf.add(oldSkipped, tf.cast(tf.logicalNot(ok), 'int32')),
           } as unknown as tf.TensorContainer;
-        }) as unknown as { updates: Updates; state: S; signals: Partial<Signals>; skipped: tf.Scalar };
-        applyUpdates(params, guarded.updates);
+        }) as unknown as { state: S; signals: Partial<Signals>; skipped: tf.Scalar };
         ({ state, signals, skipped } = guarded);
         path = 'composed';
-        stale = [oldState, oldSignals, oldSkipped, result, guarded.updates];
+        stale = [oldState, oldSignals, oldSkipped, result];
       } else {
         // Input already checked: one whole step, on a fused kernel when one is registered.
         const result = applyStep(this.transform, params, oldState, grads, {

@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { vi } from 'vitest';
-import { initPerParameter, updatePerParameter, type GradientTransformation, type PerParameter } from '@emosens/core';
+import {
+  flattenState,
+  initPerParameter,
+  isTensor,
+  updatePerParameter,
+  type GradientTransformation,
+  type PerParameter,
+} from '@emosens/core';
 
 /** State of {@link momentumSgd}: a plain-number step count and a tensor moment per parameter. */
 export type MomentumState = { readonly count: number; readonly m: PerParameter<tf.Tensor> };
@@ -40,6 +47,35 @@ export function bowl(w: tf.Variable, target: readonly number[] = [1, -2, 0.5]): 
 /** Values of a tensor as a Float32Array copy (compare with toEqual for bit-exact checks). */
 export function bits(t: tf.Tensor): Float32Array {
   return new Float32Array(t.dataSync());
+}
+
+/**
+ * A tensor's dtype, shape and exact bit pattern (float32 values as their 32-bit
+ * patterns, so -0 differs from 0 and NaN payloads count); other leaves as they are.
+ * Compare with toEqual for a bit-for-bit check.
+ */
+export function exactBits(value: unknown): unknown {
+  if (!isTensor(value)) return value;
+  const data = value.dataSync();
+  const raw = data instanceof Float32Array ? new Uint32Array(data.buffer, data.byteOffset, data.length) : data;
+  return { dtype: value.dtype, shape: value.shape, bits: Array.from(raw as ArrayLike<number | string>) };
+}
+
+/**
+ * Every leaf of a state tree at its `flattenState` path, as {@link exactBits}. `rename`
+ * replaces path segments (variable names), to compare the states of two optimizers that
+ * train different variables.
+ */
+export function stateBits(state: unknown, rename: Readonly<Record<string, string>> = {}): Record<string, unknown> {
+  return Object.fromEntries(
+    flattenState(state).map(({ path, value }) => [
+      path
+        .split('/')
+        .map((s) => rename[s] ?? s)
+        .join('/'),
+      exactBits(value),
+    ]),
+  );
 }
 
 /**
