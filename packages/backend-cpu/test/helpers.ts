@@ -51,7 +51,7 @@ export function lossSchedule(rand: () => number, steps: number, calmFrom = 0.6):
   };
 }
 
-/** The tensor leaves of a state with their values (numbers for counts). */
+/** The leaves of a state with their values (a number leaf, such as a schedule's count, as one value). */
 export function stateSnapshot(state: StateValue): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const leaf of flattenState(state)) {

@@ -45,7 +45,14 @@ export interface EmoStepContext {
 /** An Emo optimizer's direction (the `direction` entry of its state), for {@link runEmoStep}. */
 export interface EmoDirection<D> {
   /** Reads and checks the direction state for the parameters with gradients; nothing is written yet. */
-  read(direction: StateValue | undefined, path: string, names: readonly string[], shapes: readonly (readonly number[])[], read: StateReader): D;
+  read(
+    direction: StateValue | undefined,
+    path: string,
+    names: readonly string[],
+    shapes: readonly (readonly number[])[],
+    read: StateReader,
+    backend: MathBackendCPU,
+  ): D;
   /** Runs the element loops of every parameter and returns the new direction state (same layout). */
   update(ctx: EmoStepContext, state: D): StateValue;
 }
@@ -94,19 +101,17 @@ export function runEmoStep<D>(
 
   // Read and check everything before writing anything.
   const root = read.object(args.state, '(root)');
-  const emotionState = readEmotionState(root.emotion, read);
+  const emotionState = readEmotionState(backend, root.emotion, read);
   const step = read.object(root.step, 'step');
   const bodyPath = hyper.useShadow ? 'step/inner' : 'step';
   const body = hyper.useShadow ? read.object(step.inner, bodyPath) : step;
-  const lrState = read.object(body.lr, `${bodyPath}/lr`);
-  const lrCount = read.count(lrState.count, `${bodyPath}/lr/count`);
   const names = Object.keys(args.grads);
   const shapes = names.map((n) => args.params[n]!.shape);
   const shadowState = hyper.useShadow ? read.object(step.shadow, 'step/shadow') : undefined;
   const slots = shadowState
     ? names.map((n, i) => readShadowSlot(backend, shadowState[n], `step/shadow/${n}`, read, shapes[i]!))
     : undefined;
-  const directionState = direction.read(body.direction, `${bodyPath}/direction`, names, shapes, read);
+  const directionState = direction.read(body.direction, `${bodyPath}/direction`, names, shapes, read, backend);
 
   const storage = new StepStorage(backend, [...Object.values(args.grads), isTensor(args.loss) ? args.loss : undefined]);
   const emotion = stepEmotion(storage, emotionState, loss);
@@ -135,11 +140,8 @@ export function runEmoStep<D>(
     negLr: f(-hyper.lr),
     entries,
   };
-  const nextBody: Obj = {
-    ...body,
-    direction: direction.update(ctx, directionState),
-    lr: { ...lrState, count: lrCount + 1 },
-  };
+  // the other entries of the body (the cooled step, decay and learning rate) keep no state
+  const nextBody: Obj = { ...body, direction: direction.update(ctx, directionState) };
   const nextStep: Obj = shadowState ? { ...step, inner: nextBody, shadow: { ...shadowState, ...nextSlots } } : nextBody;
   const nextState: Obj = { ...root, emotion: emotion.state, step: nextStep };
   return { state: nextState, signals: { emotion: emotion.state.scalar, calm: emotion.state.calm } };

@@ -5,6 +5,7 @@ import type { Scalar, Tensor1D } from '@tensorflow/tfjs-core';
 import { readValues, type StepStorage } from './cpu-storage.js';
 import { f } from './float32.js';
 import type { StateReader } from './state-access.js';
+import { advanceStepCount, readStepCount, type StepCount } from './step-count.js';
 
 // trackEmotion's defaults, the reference's constants (the optimizers use them as is).
 const SHORT_RATE = f(0.3);
@@ -31,13 +32,18 @@ export function readLoss(backend: MathBackendCPU, loss: Loss | undefined, kernel
   return typeof loss === 'number' ? f(loss) : readValues(backend, loss)[0]!;
 }
 
+/** The emotion state as read before a step: its tensors and the step count's value. */
+export interface ReadEmotionState extends Omit<EmotionState, 'count'> {
+  readonly count: StepCount;
+}
+
 /** The emotion state's tensors, checked against the layout of `trackEmotion().init`. */
-export function readEmotionState(state: StateValue | undefined, read: StateReader): EmotionState {
+export function readEmotionState(backend: MathBackendCPU, state: StateValue | undefined, read: StateReader): ReadEmotionState {
   const o = read.object(state, 'emotion');
   const history = read.tensor(o.history, 'emotion/history') as Tensor1D;
   if (history.rank !== 1 || history.size < 1) read.fail('emotion/history', 'a non-empty vector');
   return {
-    count: read.count(o.count, 'emotion/count'),
+    count: readStepCount(backend, o.count, 'emotion/count', read),
     short: read.tensor(o.short, 'emotion/short', []) as Scalar,
     long: read.tensor(o.long, 'emotion/long', []) as Scalar,
     scalar: read.tensor(o.scalar, 'emotion/scalar', []) as Scalar,
@@ -53,13 +59,14 @@ export function readEmotionState(state: StateValue | undefined, read: StateReade
  * short = f(f(loss * 0.3) + f(short * 0.7))     (short = loss on the first step)
  * long  = f(f(loss * 0.01) + f(long * 0.99))    (long = loss on the first step)
  * s     = f(tanh(f(f(short - long) * 5)))
- * calm  = window full and mean(|history|) < 0.05 and var(history) < 0.005
+ * calm  = count + 1 >= window and mean(|history|) < 0.05 and var(history) < 0.005
+ * count = count + 1      (a float32 scalar tensor, written in place like the others)
  * ```
  *
  * Returns the new state (the same tensors where they could be written in place) and
  * the emotion scalar `s` as a number, for the rest of the step.
  */
-export function stepEmotion(storage: StepStorage, state: EmotionState, loss: number): { state: EmotionState; scalar: number } {
+export function stepEmotion(storage: StepStorage, state: ReadEmotionState, loss: number): { state: EmotionState; scalar: number } {
   const short = storage.writable(state.short);
   const long = storage.writable(state.long);
   const scalar = storage.writable(state.scalar);
@@ -67,7 +74,7 @@ export function stepEmotion(storage: StepStorage, state: EmotionState, loss: num
   const calm = storage.writable(state.calm);
   const shortValues = storage.values(short);
   const longValues = storage.values(long);
-  const first = state.count === 0;
+  const first = state.count.value === 0;
   const nextShort = first ? loss : f(f(loss * SHORT_RATE) + f(shortValues[0]! * SHORT_KEEP));
   const nextLong = first ? loss : f(f(loss * LONG_RATE) + f(longValues[0]! * LONG_KEEP));
   const s = f(Math.tanh(f(f(nextShort - nextLong) * GAIN)));
@@ -77,8 +84,9 @@ export function stepEmotion(storage: StepStorage, state: EmotionState, loss: num
   const h = storage.values(history);
   h.copyWithin(0, 1);
   h[h.length - 1] = s;
-  const count = state.count + 1;
-  storage.boolValues(calm)[0] = count >= h.length && isCalm(h) ? 1 : 0;
+  const count = advanceStepCount(storage, state.count);
+  const filled = f(state.count.value + 1) >= h.length;
+  storage.boolValues(calm)[0] = filled && isCalm(h) ? 1 : 0;
   return { state: { count, short, long, scalar, history, calm }, scalar: s };
 }
 

@@ -1,16 +1,19 @@
 import type { StateValue } from '@emosens/core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { EmoStepContext } from './emo-step.js';
 import { f, rootCutoff } from './float32.js';
 import { SHADOW_FOLLOW, type ShadowBlend } from './shadow.js';
 import type { StateReader } from './state-access.js';
+import { advanceStepCount, readStepCount, type StepCount } from './step-count.js';
 
 type Obj = { readonly [key: string]: StateValue };
 
-/** Adam moments without bias correction (`scaleByAdam({ biasCorrection: false })`'s state). */
+/** Adam moments (`scaleByAdam`'s state) as read before a step. */
 export interface MomentsState {
   readonly raw: Obj;
-  readonly count: number;
+  /** Updates seen so far (a float32 scalar tensor) and its value. */
+  readonly count: StepCount;
   readonly mu: Obj;
   readonly nu: Obj;
   readonly m: readonly Tensor[];
@@ -24,13 +27,14 @@ export function readMoments(
   names: readonly string[],
   shapes: readonly (readonly number[])[],
   read: StateReader,
+  backend: MathBackendCPU,
 ): MomentsState {
   const raw = read.object(value, path);
   const mu = read.object(raw.mu, `${path}/mu`);
   const nu = read.object(raw.nu, `${path}/nu`);
   return {
     raw,
-    count: read.count(raw.count, `${path}/count`),
+    count: readStepCount(backend, raw.count, `${path}/count`, read),
     mu,
     nu,
     m: names.map((n, i) => read.tensor(mu[n], `${path}/mu/${n}`, shapes[i])),
@@ -57,7 +61,8 @@ function updateMoments(
     mu[e.name] = m;
     nu[e.name] = v;
   });
-  return { ...state.raw, count: state.count + 1, mu: { ...state.mu, ...mu }, nu: { ...state.nu, ...nu } };
+  const count = advanceStepCount(ctx.storage, state.count);
+  return { ...state.raw, count, mu: { ...state.mu, ...mu }, nu: { ...state.nu, ...nu } };
 }
 
 type Coefficients = { b1: number; oneMinusB1: number; b2: number; oneMinusB2: number; eps: number; cut: number; factor: number; decay: number; negLr: number };

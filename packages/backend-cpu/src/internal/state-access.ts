@@ -26,11 +26,6 @@ export class StateReader {
     return value as readonly StateValue[];
   }
 
-  count(value: StateValue | undefined, path: string): number {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) this.fail(path, 'a step count');
-    return value as number;
-  }
-
   tensor(value: StateValue | undefined, path: string, shape?: readonly number[]): Tensor {
     if (!isTensor(value)) this.fail(path, 'a tensor');
     const t = value as Tensor;

@@ -5,6 +5,7 @@ import { readMoments } from '../internal/filtered-adam.js';
 import { f } from '../internal/float32.js';
 import { readHyper, type Precision } from '../internal/options.js';
 import { StateReader } from '../internal/state-access.js';
+import { advanceStepCount } from '../internal/step-count.js';
 import { ADAMW } from '../kernel-keys.js';
 import type { Tensor } from '@tensorflow/tfjs-core';
 
@@ -23,6 +24,8 @@ type Coefficients = { b1: number; oneMinusB1: number; b2: number; oneMinusB2: nu
  * u = f(f(m / bc1) / f(f(f(sqrt(v)) / bc2) + eps))      bc1 = 1 - b1^t, bc2 = sqrt(1 - b2^t)
  * p = f(p + f(f(u + f(p*wd)) * -lr))
  * ```
+ *
+ * (`bc1` and `bc2` are the step's float32 scalars from {@link biasCorrections}.)
  */
 function adamwLoopExact(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, k: Coefficients): void {
   const { b1, oneMinusB1, b2, oneMinusB2, eps, bc1, bc2, decay, negLr } = k;
@@ -58,6 +61,18 @@ function adamwLoopFast(p: Float32Array, g: Float32Array, m: Float32Array, v: Flo
   }
 }
 
+/**
+ * The bias corrections of step `t = count + 1` as `scaleByAdam` computes them on the
+ * device (`biasCorrection` of `@emosens/moments`), float32 after each op:
+ * `bc1 = -expm1(t * ln b1)`, `bc2 = sqrt(-expm1(t * ln b2))`. tfjs's cpu `expm1` is
+ * `Math.expm1` stored in a Float32Array, so these are the composed path's values to the bit.
+ */
+function biasCorrections(count: number, b1: number, b2: number): { bc1: number; bc2: number } {
+  const t = f(count + 1);
+  const correction = (beta: number) => -f(Math.expm1(f(t * f(Math.log(beta)))));
+  return { bc1: correction(b1), bc2: f(Math.sqrt(correction(b2))) };
+}
+
 function stepAdamw(precision: Precision, args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
   const backend = requireCpuBackend(name);
   const hyper = readHyper(name, args.options);
@@ -65,20 +80,16 @@ function stepAdamw(precision: Precision, args: FusedStepArgs<StateValue>): Fused
   const root = read.object(args.state, '(root)');
   const names = Object.keys(args.grads);
   const shapes = names.map((n) => args.params[n]!.shape);
-  const moments = readMoments(root.moments, 'moments', names, shapes, read);
-  const lrState = read.object(root.lr, 'lr');
-  const lrCount = read.count(lrState.count, 'lr/count');
+  const moments = readMoments(root.moments, 'moments', names, shapes, read, backend);
 
   const storage = new StepStorage(backend, [...Object.values(args.grads), isTensor(args.loss) ? args.loss : undefined]);
-  const count = moments.count + 1;
   const k: Coefficients = {
     b1: f(hyper.b1),
     oneMinusB1: f(1 - hyper.b1),
     b2: f(hyper.b2),
     oneMinusB2: f(1 - hyper.b2),
     eps: f(hyper.eps),
-    bc1: f(1 - hyper.b1 ** count),
-    bc2: f(Math.sqrt(1 - hyper.b2 ** count)),
+    ...biasCorrections(moments.count.value, hyper.b1, hyper.b2),
     decay: hyper.weightDecay === 0 ? 0 : f(hyper.weightDecay),
     negLr: f(-hyper.lr),
   };
@@ -93,8 +104,10 @@ function stepAdamw(precision: Precision, args: FusedStepArgs<StateValue>): Fused
     mu[n] = m;
     nu[n] = v;
   });
+  const count = advanceStepCount(storage, moments.count);
   const nextMoments: Obj = { ...moments.raw, count, mu: { ...moments.mu, ...mu }, nu: { ...moments.nu, ...nu } };
-  return { state: { ...root, moments: nextMoments, lr: { ...lrState, count: lrCount + 1 } }, signals: {} };
+  // the decay and learning rate entries of the chain keep no state
+  return { state: { ...root, moments: nextMoments }, signals: {} };
 }
 
 /**

@@ -189,7 +189,7 @@ const isFactored = (shape: readonly number[]) => shape.length >= 2;
  * EmoSens's moments with the strict `(g^2)^(1/3)` filter.
  */
 const direction: EmoDirection<AiryState> = {
-  read(value, path, names, shapes, read) {
+  read(value, path, names, shapes, read, backend) {
     const raw = read.object(value, path);
     const factoredRaw = read.object(raw.factored, `${path}/factored`);
     const factored = names.flatMap((n, i) => {
@@ -203,7 +203,7 @@ const direction: EmoDirection<AiryState> = {
     });
     const denseNames = names.filter((_, i) => !isFactored(shapes[i]!));
     const denseShapes = shapes.filter((s) => !isFactored(s));
-    const dense = readMoments(raw.dense, `${path}/dense`, denseNames, denseShapes, read);
+    const dense = readMoments(raw.dense, `${path}/dense`, denseNames, denseShapes, read, backend);
     return { raw, factoredRaw, factored, dense };
   },
   update(ctx, state) {

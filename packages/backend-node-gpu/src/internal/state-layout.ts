@@ -4,7 +4,8 @@ import type { FusedKey } from '../fused-keys.js';
 
 /** The emotion state of the Emo optimizers (`state.emotion`). */
 export interface EmotionSlots {
-  readonly count: number;
+  /** Steps seen so far, a float32 scalar. */
+  readonly count: Tensor;
   readonly short: Tensor;
   readonly long: Tensor;
   readonly history: Tensor;
@@ -31,8 +32,11 @@ export interface StepPlan {
   readonly key: FusedKey;
   readonly emotion?: EmotionSlots;
   readonly params: readonly ParamSlots[];
-  /** AdamW's step count after this step (bias corrections). */
-  readonly adamCount?: number;
+  /**
+   * The Adam moments' step count (a float32 scalar): AdamW's bias corrections use
+   * `t = count + 1`; the Emo optimizers' Adam moments only advance it.
+   */
+  readonly adamCount?: Tensor;
   readonly lr: number;
   readonly b1: number;
   readonly b2: number;
@@ -69,11 +73,9 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
   let emotion: EmotionSlots | undefined;
   let body: Obj;
   let shadows: Obj | undefined;
-  let adamCount: number | undefined;
   if (key === 'adamw') {
-    if (!isObj(state.moments) || typeof state.moments.count !== 'number') return 'state.moments.count is missing';
+    if (!isObj(state.moments)) return 'state.moments is missing';
     body = { direction: state.moments };
-    adamCount = state.moments.count + 1;
   } else {
     if (args.loss === undefined) return 'no loss';
     try {
@@ -82,7 +84,7 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
       return (e as Error).message;
     }
     const e = state.emotion;
-    if (!isObj(e) || typeof e.count !== 'number') return 'state.emotion.count is missing';
+    if (!isObj(e) || !floatTensor(e.count, [])) return 'state.emotion.count must be a float32 scalar';
     if (!scalarLike(e.short, 'float32') || !scalarLike(e.long, 'float32') || !scalarLike(e.scalar, 'float32') || !scalarLike(e.calm, 'bool')) {
       return 'state.emotion.short/long/scalar (float32) and calm (bool) must be scalars';
     }
@@ -103,6 +105,14 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
   const dir = body.direction;
   if (!isObj(dir) && !Array.isArray(dir)) return 'the direction state is missing';
   const direction = dir as Obj;
+  // the Adam moments' count: AdamW's moments, EmoSens's direction, EmoAiry's dense part
+  let adamCount: Tensor | undefined;
+  if (key !== 'emoCats') {
+    const moments = key === 'emoAiry' ? direction.dense : direction;
+    const path = key === 'adamw' ? 'state.moments' : key === 'emoAiry' ? 'the dense direction state' : 'the direction state';
+    if (!isObj(moments) || !floatTensor(moments.count, [])) return `${path}'s count must be a float32 scalar`;
+    adamCount = moments.count;
+  }
 
   const slots: ParamSlots[] = [];
   for (const [name, grad] of Object.entries(grads)) {
@@ -143,16 +153,18 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
   return { key, ...(emotion ? { emotion } : {}), params: slots, ...(adamCount !== undefined ? { adamCount } : {}), lr, b1, b2, eps, weightDecay };
 }
 
-/** The next state: the same layout, every `count` one higher, each tensor replaced by its successor if it has one. */
+/**
+ * The next state: the same layout, each tensor replaced by its successor if it has one
+ * (the step counts included: they are tensors). Other leaves are kept as they are.
+ */
 export function nextState(state: StateValue, replaced: ReadonlyMap<Tensor, Tensor>): StateValue {
-  const visit = (value: unknown, key: string | undefined): unknown => {
+  const visit = (value: unknown): unknown => {
     if (isTensor(value)) return replaced.get(value) ?? value;
-    if (typeof value === 'number') return key === 'count' ? value + 1 : value;
-    if (Array.isArray(value)) return value.map((v) => visit(v, undefined));
+    if (Array.isArray(value)) return value.map(visit);
     if (typeof value === 'object' && value !== null) {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, visit(v, k)]));
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, visit(v)]));
     }
     return value;
   };
-  return visit(state, undefined) as StateValue;
+  return visit(state) as StateValue;
 }

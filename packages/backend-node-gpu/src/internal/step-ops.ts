@@ -29,29 +29,40 @@ interface StepScalars {
   readonly shadow?: { readonly ratio: tf.Scalar; readonly active: tf.Scalar; readonly inactive: tf.Scalar };
 }
 
-/** The emotion of one step (the composed `trackEmotion`), a few scalar ops on the device. */
+/**
+ * Advances a step count (a float32 scalar) once per step: `count + 1`, recorded as its
+ * successor in the next state. A count tensor that two leaves share advances once.
+ */
+function advanceCount(count: tf.Tensor, replaced: Map<tf.Tensor, tf.Tensor>): tf.Scalar {
+  let next = replaced.get(count);
+  if (next === undefined) replaced.set(count, (next = tf.add(count, 1)));
+  return next as tf.Scalar;
+}
+
+/**
+ * The emotion of one step (the composed `trackEmotion`), a few scalar ops on the device.
+ * The step count is a tensor, so "first step" and "window filled" are scalar conditions
+ * on the device too: `where` on scalars (no broadcast) and a logical and.
+ */
 function emotionStep(plan: StepPlan, loss: number | tf.Tensor, replaced: Map<tf.Tensor, tf.Tensor>, state: StateValue) {
   const e = plan.emotion!;
   const old = (state as { emotion: { scalar: tf.Tensor; calm: tf.Tensor } }).emotion;
   const value = (isTensor(loss) ? loss : tf.scalar(loss, 'float32')) as tf.Scalar;
-  const first = e.count === 0;
-  const short = first ? tf.clone(value) : tf.add(tf.mul(value, SHORT_RATE), tf.mul(e.short, 1 - SHORT_RATE));
-  const long = first ? tf.clone(value) : tf.add(tf.mul(value, LONG_RATE), tf.mul(e.long, 1 - LONG_RATE));
+  const first = tf.equal(e.count, 0);
+  const short = tf.where(first, value, tf.add(tf.mul(value, SHORT_RATE), tf.mul(e.short, 1 - SHORT_RATE)));
+  const long = tf.where(first, value, tf.add(tf.mul(value, LONG_RATE), tf.mul(e.long, 1 - LONG_RATE)));
   const scalar = tf.tanh(tf.mul(tf.sub(short, long), GAIN)) as tf.Scalar;
   const window = e.history.size;
   const history = tf.concat([tf.slice(e.history, [1], [window - 1]), tf.reshape(scalar, [1])]);
-  let calm: tf.Tensor;
-  if (e.count + 1 >= window) {
-    const { variance } = tf.moments(history);
-    calm = tf.logicalAnd(tf.less(tf.mean(tf.abs(history)), CALM_MEAN_BELOW), tf.less(variance, CALM_VARIANCE_BELOW));
-  } else {
-    calm = tf.scalar(false, 'bool');
-  }
+  const filled = tf.greaterEqual(advanceCount(e.count, replaced), window);
+  const { variance } = tf.moments(history);
+  const quiet = tf.logicalAnd(tf.less(tf.mean(tf.abs(history)), CALM_MEAN_BELOW), tf.less(variance, CALM_VARIANCE_BELOW));
+  const calm = tf.logicalAnd(filled, quiet);
   replaced.set(e.short, short).set(e.long, long).set(e.history, history).set(old.scalar, scalar).set(old.calm, calm);
   return { scalar, calm };
 }
 
-function stepScalars(plan: StepPlan, emotion: tf.Scalar | undefined, shadow: boolean): StepScalars {
+function stepScalars(plan: StepPlan, emotion: tf.Scalar | undefined, shadow: boolean, replaced: Map<tf.Tensor, tf.Tensor>): StepScalars {
   const decay = plan.weightDecay > 0 ? { keep: tf.scalar(1 - plan.lr * plan.weightDecay) } : {};
   const common = {
     b1: tf.scalar(plan.b1),
@@ -62,11 +73,17 @@ function stepScalars(plan: StepPlan, emotion: tf.Scalar | undefined, shadow: boo
     ...decay,
   };
   if (!emotion) {
-    // AdamW: (m / bc1) / (sqrt(v) / bc2 + eps) = (bc2 / bc1) m / (sqrt(v) + eps bc2), with bc2 = sqrt(1 - b2^t)
-    const bc1 = 1 - plan.b1 ** plan.adamCount!;
-    const bc2 = Math.sqrt(1 - plan.b2 ** plan.adamCount!);
-    return { ...common, eps: tf.scalar(plan.eps * bc2), scale: tf.scalar((-plan.lr * bc2) / bc1) };
+    // AdamW: (m / bc1) / (sqrt(v) / bc2 + eps) = (bc2 / bc1) m / (sqrt(v) + eps bc2), with
+    // t = count + 1, bc1 = 1 - b1^t = -expm1(t ln b1) and bc2 = sqrt(-expm1(t ln b2)), as
+    // `biasCorrection` of @emosens/moments computes them: scalar ops on the device.
+    // -lr bc2 / bc1 = lr bc2 / expm1(t ln b1).
+    const t = advanceCount(plan.adamCount!, replaced);
+    const bc2 = tf.sqrt(tf.neg(tf.expm1(tf.mul(t, Math.log(plan.b2)))));
+    const scale = tf.mul(tf.div(bc2, tf.expm1(tf.mul(t, Math.log(plan.b1)))), plan.lr) as tf.Scalar;
+    return { ...common, eps: tf.mul(bc2, plan.eps) as tf.Scalar, scale };
   }
+  // the Emo optimizers' Adam moments (no bias correction) only advance their count
+  if (plan.adamCount) advanceCount(plan.adamCount, replaced);
   const a = tf.abs(emotion);
   const scale = tf.mul(tf.sub(1, a), -plan.lr) as tf.Scalar;
   const threshold = tf.mul(tf.add(a, 1), FILTER_BASE);
@@ -136,7 +153,7 @@ export function runOpsStep(plan: StepPlan, args: FusedStepArgs<StateValue>): Fus
     const replaced = new Map<tf.Tensor, tf.Tensor>();
     const emotion = plan.emotion ? emotionStep(plan, args.loss!, replaced, args.state) : undefined;
     const shadow = plan.params.some((p) => p.shadow);
-    const c = stepScalars(plan, emotion?.scalar, shadow);
+    const c = stepScalars(plan, emotion?.scalar, shadow, replaced);
     for (const slot of plan.params) {
       const p = slot.param as tf.Tensor;
       let base = p;
