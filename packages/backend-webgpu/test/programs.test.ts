@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdamCountProgram } from '../src/programs/adam-count-program.js';
 import { EmotionProgram } from '../src/programs/emotion-program.js';
 import { FactoredStatsProgram } from '../src/programs/factored-stats-program.js';
 import { FLAGS_PER_DISPATCH, ShadowFlagsProgram } from '../src/programs/shadow-flags-program.js';
@@ -9,7 +10,10 @@ import { webgpu } from './webgpu.js';
 
 /** Every program variant a step can dispatch. */
 function allPrograms(): FusedProgram[] {
-  const programs: FusedProgram[] = [new EmotionProgram(true), new EmotionProgram(false), new FactoredStatsProgram()];
+  const programs: FusedProgram[] = [new AdamCountProgram(), new FactoredStatsProgram()];
+  for (const lossFromBuffer of [false, true]) {
+    for (const adamCount of [false, true]) programs.push(new EmotionProgram({ lossFromBuffer, adamCount }));
+  }
   for (let k = 1; k <= FLAGS_PER_DISPATCH; k++) programs.push(new ShadowFlagsProgram(k));
   const pairs: [Direction, Filter][] = [['adam', 'none'], ['adam', 'absAtLeast'], ['adam', 'squareAbove'], ['lion', 'absAtLeast'], ['factored', 'factored']];
   for (const [direction, filter] of pairs) {
@@ -37,6 +41,10 @@ describe('WGSL programs (no device needed)', () => {
     expect(new Set(byKey.values()).size).toBe(byKey.size);
   });
 
+  it('a program declares that it reads the uniform block exactly when its code does (WGSL drops unused bindings)', () => {
+    for (const p of allPrograms()) expect(p.usesHyper !== false, p.cacheKey).toBe(p.getUserCode().includes('hyper.'));
+  });
+
   it('f32 literals round-trip through Math.fround', () => {
     for (const x of [0.3, 0.7, 0.01, 0.99, 1 / 3, 1e-4, 0.05, 0.005, 5, 0.6]) {
       expect(Math.fround(Number.parseFloat(f32(x)))).toBe(Math.fround(x));
@@ -44,16 +52,16 @@ describe('WGSL programs (no device needed)', () => {
     }
   });
 
-  it('packs the uniform block: floats as f32, flags as u32', () => {
+  it('packs the uniform block as f32 fields, with nothing that depends on the step count', () => {
     const values = Object.fromEntries(HYPER_FIELDS.map((f, i) => [f, i + 0.5])) as Record<(typeof HYPER_FIELDS)[number], number>;
-    const packed = packHyper({ ...values, first: 1, filled: 0 });
+    const packed = packHyper({ ...values, logB2: Math.log(0.999) });
     expect(packed.byteLength).toBe(HYPER_BYTES);
     expect(HYPER_BYTES % 16).toBe(0);
     const f = new Float32Array(packed);
-    const u = new Uint32Array(packed);
     expect(f[HYPER_FIELDS.indexOf('negLr')]).toBe(values.negLr);
-    expect(u[HYPER_FIELDS.indexOf('first')]).toBe(1);
-    expect(u[HYPER_FIELDS.indexOf('filled')]).toBe(0);
+    expect(f[HYPER_FIELDS.indexOf('logB2')]).toBe(Math.fround(Math.log(0.999)));
+    // counts, first-step and window flags, bias corrections: all read from state buffers
+    for (const gone of ['first', 'filled', 'bc1', 'bc2', 'count']) expect(HYPER_FIELDS as readonly string[]).not.toContain(gone);
   });
 
   it('rejects a shadow-flags program of a size it cannot bind', () => {

@@ -1,11 +1,12 @@
-import { isTensor, validateLoss, type FusedStepArgs, type StateValue } from '@emosens/core';
+import { flattenState, isTensor, validateLoss, type FusedStepArgs, type StateValue } from '@emosens/core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import type { FusedKey } from '../fused-keys.js';
 import type { Direction, Filter } from '../programs/update-program.js';
 
 /** The emotion state (`state.emotion` of the Emo optimizers). */
 export interface EmotionSlots {
-  readonly count: number;
+  /** Steps seen, a float32 scalar read and advanced on the device. */
+  readonly count: Tensor;
   readonly short: Tensor;
   readonly long: Tensor;
   readonly scalar: Tensor;
@@ -31,8 +32,10 @@ export interface StepPlan {
   readonly emotion?: EmotionSlots;
   readonly params: readonly ParamSlots[];
   readonly shadow: boolean;
-  /** AdamW's step count after this step (for the bias corrections). */
-  readonly adamCount?: number;
+  /** The Adam step count (float32 scalar) the step advances on the device, if the optimizer has one. */
+  readonly adamCount?: Tensor;
+  /** Bias-correct the Adam moments (AdamW), from the count, on the device. */
+  readonly biasCorrection: boolean;
   readonly lr: number;
   readonly b1: number;
   readonly b2: number;
@@ -59,7 +62,7 @@ function isVariable(t: Tensor): t is Variable {
 function readEmotion(v: unknown): EmotionSlots | string {
   if (!isObj(v)) return 'state.emotion is missing';
   const { count, short, long, scalar, history, calm } = v;
-  if (typeof count !== 'number') return 'state.emotion.count is not a number';
+  if (!scalarLike(count, 'float32')) return 'state.emotion.count must be a float32 scalar';
   if (!scalarLike(short, 'float32') || !scalarLike(long, 'float32') || !scalarLike(scalar, 'float32')) {
     return 'state.emotion.short/long/scalar must be float32 scalars';
   }
@@ -92,16 +95,22 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
   }
   const shadow = key !== 'adamw' && options.useShadow === true;
   if (!isObj(state)) return 'state is not an object';
+  // Every leaf lives on the device (the counts included), so the step never reads back and
+  // nothing is left for the CPU to advance (e.g. a learning-rate schedule's step count).
+  let onHost: { path: string } | undefined;
+  try {
+    onHost = flattenState(state).find((leaf) => !isTensor(leaf.value));
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (onHost) return `state leaf '${onHost.path}' is not a tensor (the fused kernel advances only tensor state)`;
 
   let emotion: EmotionSlots | undefined;
   let body: Obj;
   let shadows: Obj | undefined;
-  let adamCount: number | undefined;
   if (key === 'adamw') {
-    if (!isObj(state.moments) || typeof state.moments.count !== 'number') return 'state.moments.count is missing';
-    if (!isObj(state.lr) || typeof state.lr.count !== 'number') return 'state.lr.count is missing';
+    if (!isObj(state.moments)) return 'state.moments is missing';
     body = { direction: state.moments };
-    adamCount = state.moments.count + 1;
   } else {
     try {
       if (args.loss === undefined) return 'no loss';
@@ -121,11 +130,17 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
     } else {
       body = step;
     }
-    if (!isObj(body.lr) || typeof body.lr.count !== 'number') return 'state.step.lr.count is missing';
   }
   const direction = body.direction;
   if (!isObj(direction) && !Array.isArray(direction)) return 'the direction state is missing';
   const dir = direction as Obj;
+  let adamCount: Tensor | undefined;
+  if (key !== 'emoCats') {
+    const moments = key === 'emoAiry' ? dir.dense : dir;
+    const count = isObj(moments) ? moments.count : undefined;
+    if (!scalarLike(count, 'float32')) return 'the Adam count must be a float32 scalar';
+    adamCount = count;
+  }
 
   const slots: ParamSlots[] = [];
   for (const [name, grad] of Object.entries(grads)) {
@@ -137,9 +152,7 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
     let slot: Omit<ParamSlots, 'shadow'>;
     if (key === 'emoSens' || key === 'adamw' || (key === 'emoAiry' && param.rank < 2)) {
       const moments = key === 'emoAiry' ? dir.dense : dir;
-      if (!isObj(moments) || typeof moments.count !== 'number' || !isObj(moments.mu) || !isObj(moments.nu)) {
-        return 'the Adam moments (count, mu, nu) are missing';
-      }
+      if (!isObj(moments) || !isObj(moments.mu) || !isObj(moments.nu)) return 'the Adam moments (mu, nu) are missing';
       const mu = moments.mu[name];
       const nu = moments.nu[name];
       if (!floatTensor(mu, param.shape) || !floatTensor(nu, param.shape)) return `moments of '${name}' are missing or misshapen`;
@@ -169,18 +182,17 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
       slots.push(slot);
     }
   }
-  if (key === 'emoAiry' && (!isObj(dir.dense) || typeof dir.dense.count !== 'number')) return 'state.step.direction.dense.count is missing';
-  if (key === 'emoSens' && typeof dir.count !== 'number') return 'the direction count is missing';
-
   // Inputs that are also written in place would alias within a dispatch.
   const written = new Set<object>();
   const writtenTensors: Tensor[] = [
-    ...(emotion ? [emotion.short, emotion.long, emotion.scalar, emotion.history, emotion.calm] : []),
+    ...(emotion ? [emotion.count, emotion.short, emotion.long, emotion.scalar, emotion.history, emotion.calm] : []),
+    ...(adamCount ? [adamCount] : []),
     ...slots.flatMap((s) => [...s.state, ...(s.shadow ? [s.shadow.value, s.shadow.taken] : [])]),
   ];
   for (const t of [...writtenTensors, ...slots.map((s) => s.param)]) {
     // Two state entries on one storage (e.g. `short` and `long` right after a composed
-    // first step, both clones of the loss) would be bound writable twice in one dispatch.
+    // first step, both clones of the loss) would be bound writable twice in one dispatch
+    // (or, across dispatches, written twice).
     if (written.has(t.dataId)) return 'two state tensors share one storage';
     written.add(t.dataId);
   }
@@ -194,7 +206,8 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
     ...(emotion ? { emotion } : {}),
     params: slots,
     shadow,
-    ...(adamCount !== undefined ? { adamCount } : {}),
+    ...(adamCount ? { adamCount } : {}),
+    biasCorrection: key === 'adamw',
     lr,
     b1,
     b2,
@@ -204,20 +217,19 @@ export function planStep(key: FusedKey, args: FusedStepArgs<StateValue>): StepPl
 }
 
 /**
- * The next state: the same layout, every `count` one higher, and each tensor replaced
- * by its copy where a step had to copy it before writing in place.
+ * The next state: the same layout and the same tensors (written in place, the counts
+ * included), each replaced by its copy where a step had to copy it before writing.
  */
 export function nextState(state: StateValue, replaced: ReadonlyMap<Tensor, Tensor>): StateValue {
-  const visit = (value: unknown, key: string | undefined): unknown => {
+  const visit = (value: unknown): unknown => {
     if (isTensor(value)) return replaced.get(value) ?? value;
-    if (typeof value === 'number') return key === 'count' ? value + 1 : value;
-    if (Array.isArray(value)) return value.map((v) => visit(v, undefined));
+    if (Array.isArray(value)) return value.map(visit);
     if (typeof value === 'object' && value !== null) {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = visit(v, k);
+      for (const [k, v] of Object.entries(value)) out[k] = visit(v);
       return out;
     }
     return value;
   };
-  return visit(state, undefined) as StateValue;
+  return visit(state) as StateValue;
 }

@@ -2,7 +2,10 @@ import { makeShaderSource, HYPER_BYTES, packHyper, type FusedProgram, type Hyper
 import type { WebGpuInternals } from './backend-internals.js';
 
 const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-const scratchCaches = new WeakMap<GPUDevice, Map<number, GPUBuffer>>();
+const scratchCaches = new WeakMap<GPUDevice, Map<string, GPUBuffer>>();
+
+/** What a scratch buffer holds: EmoAiry's row/column masks, or AdamW's bias corrections. */
+export type ScratchPurpose = 'mask' | 'corrections';
 
 /** The compute pipeline of a program on a device, compiled once per cache key. */
 export function getPipeline(device: GPUDevice, program: FusedProgram): GPUComputePipeline {
@@ -23,16 +26,18 @@ export function cachedPipelineCount(device: GPUDevice): number {
 }
 
 /**
- * A storage buffer of `floats` floats kept per device for masks that live only within a
- * step. Reusing it across steps is safe: every use is encoded on the same queue, in order.
+ * A storage buffer of `floats` floats kept per device for values that live only within a
+ * step (written by one dispatch, read by the next ones). Reusing it across steps is safe:
+ * every use is encoded on the same queue, in order.
  */
-export function scratchBuffer(device: GPUDevice, floats: number): GPUBuffer {
+export function scratchBuffer(device: GPUDevice, purpose: ScratchPurpose, floats: number): GPUBuffer {
   let cache = scratchCaches.get(device);
   if (!cache) scratchCaches.set(device, (cache = new Map()));
-  let buffer = cache.get(floats);
+  const key = `${purpose}.${floats}`;
+  let buffer = cache.get(key);
   if (!buffer) {
-    buffer = device.createBuffer({ size: Math.max(4, floats * 4), usage: GPUBufferUsage.STORAGE, label: 'emosens.mask' });
-    cache.set(floats, buffer);
+    buffer = device.createBuffer({ size: Math.max(4, floats * 4), usage: GPUBufferUsage.STORAGE, label: `emosens.${purpose}` });
+    cache.set(key, buffer);
   }
   return buffer;
 }

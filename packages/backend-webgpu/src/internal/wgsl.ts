@@ -3,9 +3,11 @@
  *
  * Every program binds the step's hyperparameters as a uniform at binding 0, then its
  * storage buffers in the order its `bindings` lists them. Values that change between
- * steps or optimizers (learning rate, betas, bias corrections, the loss when it is a
- * number) live in the uniform; only what changes the shader's source goes into a
- * program's cache key.
+ * optimizers or steps but are known on the CPU without reading the device (learning rate,
+ * betas, `ln(beta)`, the loss when it is a number) live in the uniform; values that depend
+ * on the state (the step counts, and from them the first-step and window flags and Adam's
+ * bias corrections) are read from the state's buffers on the device. Only what changes the
+ * shader's source goes into a program's cache key.
  */
 
 /** Threads per workgroup of the elementwise programs. */
@@ -39,26 +41,23 @@ export const HYPER_FIELDS = [
   'eps',
   'weightDecay',
   'negLr',
-  'bc1',
-  'bc2',
+  /** `ln(b1)` rounded to float32, as the composed `biasCorrection` multiplies the count by it. */
+  'logB1',
+  /** `ln(b2)`, likewise. */
+  'logB2',
   'loss',
-  'first',
-  'filled',
 ] as const;
 export type HyperField = (typeof HYPER_FIELDS)[number];
-const UNSIGNED: ReadonlySet<HyperField> = new Set(['first', 'filled']);
 
 /** Size in bytes of the uniform block (padded to 16). */
 export const HYPER_BYTES = Math.ceil((HYPER_FIELDS.length * 4) / 16) * 16;
 
-/** Packs the uniform block; unsigned fields are written as u32, the rest as f32. */
+/** Packs the uniform block, every field an f32. */
 export function packHyper(values: Readonly<Record<HyperField, number>>): ArrayBuffer {
   const buffer = new ArrayBuffer(HYPER_BYTES);
   const f = new Float32Array(buffer);
-  const u = new Uint32Array(buffer);
   HYPER_FIELDS.forEach((name, i) => {
-    if (UNSIGNED.has(name)) u[i] = values[name];
-    else f[i] = values[name];
+    f[i] = values[name];
   });
   return buffer;
 }
@@ -70,7 +69,7 @@ export function f32(x: number): string {
 
 /** The complete source of a program: the uniform block, its storage buffers, its code. */
 export function makeShaderSource(program: FusedProgram): string {
-  const fields = HYPER_FIELDS.map((name) => `  ${name}: ${UNSIGNED.has(name) ? 'u32' : 'f32'},`).join('\n');
+  const fields = HYPER_FIELDS.map((name) => `  ${name}: f32,`).join('\n');
   const padding = Array.from({ length: HYPER_BYTES / 4 - HYPER_FIELDS.length }, (_, i) => `  pad${i}: u32,`).join('\n');
   const storage = program.bindings
     .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`)
@@ -102,3 +101,28 @@ export const SHADOW_RATIO = `fn shadowRatio(a: f32) -> f32 {
 
 /** How far the shadow follows the blended weights each active step. */
 export const SHADOW_FOLLOW = 0.05;
+
+/** Terms of the Taylor series {@link EXPM1} sums for small arguments (enough for float32 at |x| < 1/2). */
+const EXPM1_TERMS = 10;
+
+/**
+ * `expm1(x) = e^x - 1` accurate to float32 rounding near 0, where `exp(x) - 1` loses
+ * digits to cancellation (WGSL has no `expm1`, and its `log` is only accurate in absolute
+ * terms near 1, which rules out Kahan's `(u - 1) x / log(u)`). A Taylor series in Horner
+ * form for `|x| < 1/2` (the first omitted term is below 2^-24 relative), `exp(x) - 1`
+ * beyond (where `|e^x - 1| > 0.39`, so the cancellation costs at most a few ulps).
+ */
+export const EXPM1 = `fn accurateExpm1(x: f32) -> f32 {
+  if (abs(x) < 0.5) {
+    var sum = ${f32(1 / factorial(EXPM1_TERMS))};
+${Array.from({ length: EXPM1_TERMS - 1 }, (_, k) => `    sum = sum * x + ${f32(1 / factorial(EXPM1_TERMS - 1 - k))};`).join('\n')}
+    return sum * x;
+  }
+  return exp(x) - 1.0;
+}`;
+
+function factorial(n: number): number {
+  let out = 1;
+  for (let k = 2; k <= n; k++) out *= k;
+  return out;
+}

@@ -9,35 +9,51 @@ export const EMOTION_CONSTANTS = {
   calmVarianceBelow: 0.005,
 } as const;
 
+/** What changes an {@link EmotionProgram}'s source. */
+export interface EmotionVariant {
+  /** The loss comes from a buffer (a tensor loss) rather than from `hyper.loss` (a number). */
+  readonly lossFromBuffer: boolean;
+  /** Also advance Adam's step count (EmoSens, EmoAiry): one invocation, so exactly once per step. */
+  readonly adamCount: boolean;
+}
+
 /**
  * Updates the emotion state of one step from the loss, in one invocation, entirely on
- * the device (the loss is never read back):
+ * the device (neither the loss nor the step count is read back):
  *
  * ```
- * short = 0.3 * loss + 0.7 * short      long = 0.01 * loss + 0.99 * long     (both = loss on the first step)
- * s     = tanh(5 * (short - long))
+ * first  = count == 0                  filled = count + 1 >= |history|        count <- count + 1
+ * short  = 0.3 * loss + 0.7 * short    long   = 0.01 * loss + 0.99 * long     (both = loss when first)
+ * s      = tanh(5 * (short - long))
  * history <- history[1:] ++ [s]
- * calm  = filled and mean(|history|) < 0.05 and var(history) < 0.005
+ * calm   = filled and mean(|history|) < 0.05 and var(history) < 0.005
  * ```
  *
- * `hyper.first` marks the first step and `hyper.filled` a full history window (both known
- * on the CPU from the step count). The loss comes from a buffer (a tensor loss) or from
- * `hyper.loss` (a number); that choice changes the source, so it is in the cache key.
+ * With `adamCount`, it also advances the optimizer's Adam count (`adamCount <- adamCount + 1`):
+ * the Emo optimizers' Adam moments are not bias-corrected, so no update dispatch reads it,
+ * and this single invocation is the one place per step that writes it. The loss comes from
+ * a buffer or from `hyper.loss`; both choices change the source, so they are in the cache key.
  */
 export class EmotionProgram implements FusedProgram {
   readonly cacheKey: string;
   readonly bindings: readonly StorageBinding[];
   readonly workgroupSize = 1;
+  /** Only a number loss comes from the uniform block; everything else is in the state's buffers. */
+  readonly usesHyper: boolean;
 
-  constructor(readonly lossFromBuffer: boolean) {
-    this.cacheKey = `emosens.emotion.${lossFromBuffer ? 'buffer' : 'uniform'}`;
+  constructor(readonly variant: EmotionVariant) {
+    const { lossFromBuffer, adamCount } = variant;
+    this.usesHyper = !lossFromBuffer;
+    this.cacheKey = `emosens.emotion.${lossFromBuffer ? 'buffer' : 'uniform'}.${adamCount ? 'adamCount' : 'noAdamCount'}`;
     this.bindings = [
       ...(lossFromBuffer ? [{ name: 'lossValue', access: 'read', type: 'f32' } as const] : []),
+      { name: 'stepCount', access: 'read_write', type: 'f32' },
       { name: 'shortAverage', access: 'read_write', type: 'f32' },
       { name: 'longAverage', access: 'read_write', type: 'f32' },
       { name: 'emotion', access: 'read_write', type: 'f32' },
       { name: 'history', access: 'read_write', type: 'f32' },
       { name: 'calm', access: 'read_write', type: 'i32' },
+      ...(adamCount ? [{ name: 'adamCount', access: 'read_write', type: 'f32' } as const] : []),
     ];
   }
 
@@ -52,10 +68,17 @@ fn emotionTanh(x: f32) -> f32 {
 
 @compute @workgroup_size(1)
 fn main() {
-  let loss = ${this.lossFromBuffer ? 'lossValue[0]' : 'hyper.loss'};
+  let n = arrayLength(&history);
+  // The count is a float32 holding an integer (exact up to 2^24), as on the composed path.
+  let seen = stepCount[0];
+  let first = seen == 0.0;
+  let filled = seen + 1.0 >= f32(n);
+  stepCount[0] = seen + 1.0;
+${this.variant.adamCount ? '  adamCount[0] = adamCount[0] + 1.0;\n' : ''}
+  let loss = ${this.variant.lossFromBuffer ? 'lossValue[0]' : 'hyper.loss'};
   var shortNext = loss;
   var longNext = loss;
-  if (hyper.first == 0u) {
+  if (!first) {
     shortNext = loss * ${f32(c.shortRate)} + shortAverage[0] * ${f32(1 - c.shortRate)};
     longNext = loss * ${f32(c.longRate)} + longAverage[0] * ${f32(1 - c.longRate)};
   }
@@ -64,14 +87,13 @@ fn main() {
   longAverage[0] = longNext;
   emotion[0] = s;
 
-  let n = arrayLength(&history);
   for (var k = 0u; k + 1u < n; k = k + 1u) {
     history[k] = history[k + 1u];
   }
   history[n - 1u] = s;
 
   var isCalm = 0;
-  if (hyper.filled != 0u) {
+  if (filled) {
     var sumAbs = 0.0;
     var sum = 0.0;
     for (var k = 0u; k < n; k = k + 1u) {

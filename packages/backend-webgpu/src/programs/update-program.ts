@@ -37,7 +37,7 @@ export interface UpdateVariant {
   readonly emotion: boolean;
   /** Blend toward the shadow first (the Emo optimizers with `useShadow`). */
   readonly shadow: boolean;
-  /** Adam's bias correction (AdamW only). */
+  /** Adam's bias correction (AdamW only), read from the buffer `AdamCountProgram` wrote. */
   readonly biasCorrection: boolean;
   /** Decoupled weight decay is on (`weightDecay > 0`). */
   readonly decay: boolean;
@@ -49,7 +49,8 @@ export interface UpdateVariant {
  *
  * ```
  * [shadow]   ratio = shadowRatio(|s|); blend p toward the shadow, move the shadow (withShadow)
- * direction  adam:  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  u = m / (sqrt(v) + eps)   (or bias-corrected)
+ * direction  adam:  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  u = m / (sqrt(v) + eps)
+ *                   (bias-corrected: u = (m / bc1) / (sqrt(v) / sqrt(bc2) + eps), from `corrections`)
  *            lion:  u = sign((1-b1) g + b1 m);  m = b2 m + (1-b2) g
  *            factored: u = g / (sqrt(R_i C_j) + eps)
  * filter     u *= 1[root(g) vs 1e-4 (1 + |s|)]
@@ -78,6 +79,7 @@ export class UpdateProgram implements FusedProgram {
       read('grad'),
       ...state,
       ...(v.filter === 'factored' ? [read('mask')] : []),
+      ...(v.biasCorrection ? [read('corrections')] : []),
       ...(v.emotion ? [read('emotion')] : []),
       ...(v.shadow ? [rw('shadowValue'), read('shadowTaken')] : []),
     ];
@@ -114,7 +116,7 @@ export class UpdateProgram implements FusedProgram {
         add('nu[i] = s2;');
         add(
           v.biasCorrection
-            ? 'var u = (m / hyper.bc1) / (sqrt(s2) / hyper.bc2 + hyper.eps);'
+            ? 'var u = (m / corrections[0]) / (sqrt(s2) / corrections[1] + hyper.eps);'
             : 'var u = m / (sqrt(s2) + hyper.eps);',
         );
         break;
