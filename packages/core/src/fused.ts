@@ -1,4 +1,4 @@
-import { getBackend, type Variable } from '@tensorflow/tfjs-core';
+import { getBackend, type Scalar, type Variable } from '@tensorflow/tfjs-core';
 import { EmosensError } from './errors.js';
 import type { FusedSpec, GradientTransformation, Loss, Signals, StateValue, Updates } from './types.js';
 
@@ -12,12 +12,23 @@ export interface FusedStepArgs<S extends StateValue> {
   readonly loss: Loss | undefined;
   /** The hyperparameters from the transform's {@link FusedSpec}. */
   readonly options: FusedSpec['options'];
+  /**
+   * When true (only passed to kernels with `guardsNonFinite`), the kernel first checks the
+   * loss and every gradient; if any holds NaN or Infinity it changes nothing (parameters
+   * and state bit for bit) and reports `finite: false`.
+   */
+  readonly skipNonFinite?: boolean;
 }
 
 /** What a fused kernel returns: the new state (same layout) and the signals of the step. */
 export interface FusedStepResult<S extends StateValue> {
   readonly state: S;
   readonly signals: Partial<Signals>;
+  /**
+   * With `skipNonFinite`: whether the step was applied. A boolean where the kernel could
+   * check without a device readback (cpu memory), else a bool scalar tensor.
+   */
+  readonly finite?: boolean | Scalar;
 }
 
 /**
@@ -30,6 +41,8 @@ export interface FusedKernel {
   readonly name: string;
   /** Whether this kernel handles these arguments (e.g. shapes, dtypes); the composed path runs otherwise. */
   supports?(args: FusedStepArgs<StateValue>): boolean;
+  /** Whether the kernel implements `skipNonFinite` (checks before it writes anything). */
+  readonly guardsNonFinite?: boolean;
   step(args: FusedStepArgs<StateValue>): FusedStepResult<StateValue>;
 }
 
