@@ -1,8 +1,8 @@
 import type { Scalar, Variable } from '@tensorflow/tfjs-core';
-import { EmosensError } from './errors.js';
 import { applyUpdates } from './apply-updates.js';
 import { validateLoss } from './context.js';
 import { findFusedKernel, type FusedStepArgs } from './fused.js';
+import { guardStep, type GuardedStep } from './internal/guard.js';
 import { runTransform } from './run-step.js';
 import { disposeReplaced } from './state-tree.js';
 import type { GradientTransformation, Loss, Signals, StateValue, Updates } from './types.js';
@@ -17,23 +17,42 @@ export interface ApplyStepOptions {
   /** Use a registered fused kernel when one exists for the active backend. Default true. */
   readonly fused?: boolean;
   /**
-   * Skip the step (nothing changes) when the loss or a gradient is not finite. Only a
-   * fused kernel with `guardsNonFinite` can do this here; with this option set and no
-   * such kernel, `applyStep` throws `INVALID_OPTION` (callers guard the composed path
-   * themselves, as the tfjs adapter does). Default false.
+   * Skip the step when the loss or a gradient holds NaN or Infinity, with no readback.
+   * A fused kernel with `guardsNonFinite` checks by itself and changes nothing. Otherwise
+   * the composed transform runs and its result is applied under a guard computed on the
+   * device: one bool scalar `ok` (loss and every gradient finite); every parameter
+   * becomes `where(ok, p + u, p)` and every tensor leaf of the state (and every signal)
+   * `where(ok, new, old)`. Tensors are then exactly as before a skipped step; number
+   * leaves of the state (e.g. a learning-rate schedule's `count`) still advance, since a
+   * JavaScript value cannot be chosen by a device value without reading it. The
+   * reference optimizers keep no number leaves. Default false.
    */
   readonly skipNonFinite?: boolean;
+  /**
+   * With `skipNonFinite` on the composed path: the previous step's signals, so that a
+   * signal which is not also a state tensor keeps its value on a skipped step. Not
+   * released here (the caller releases them as usual).
+   */
+  readonly previousSignals?: Partial<Signals>;
 }
 
 export interface ApplyStepResult<S extends StateValue> {
   readonly state: S;
   readonly signals: Partial<Signals>;
   readonly path: StepPath;
-  /** With `skipNonFinite`: whether the step was applied (see `FusedStepResult.finite`). */
+  /**
+   * With `skipNonFinite`: whether the step was applied. A boolean from a kernel that
+   * checked without a readback (see `FusedStepResult.finite`), or a bool scalar tensor
+   * owned by the caller (the composed guard, or a kernel on a device).
+   */
   readonly finite?: boolean | Scalar;
 }
 
-/** Whether {@link applyStep} can run this transform's step with `skipNonFinite` on the active backend. */
+/**
+ * Whether the fused kernel registered for this transform on the active backend guards
+ * non-finite input itself, so that {@link applyStep} with `skipNonFinite` runs it (when
+ * its `supports` accepts the step) instead of the guarded composed path.
+ */
 export function canGuardNonFinite(transform: GradientTransformation<StateValue>): boolean {
   return findFusedKernel(transform)?.guardsNonFinite === true;
 }
@@ -45,6 +64,13 @@ export function canGuardNonFinite(transform: GradientTransformation<StateValue>)
  * updates); the caller owns the returned state and signals, and should release the
  * previous step's signals with `disposeReplaced(oldSignals, result.state, result.signals)`.
  *
+ * With `skipNonFinite`, a kernel that `guardsNonFinite` runs the step and skips it by
+ * itself; otherwise (no kernel, a kernel that does not guard or declines the step, or
+ * `fused: false`) the composed step is applied under a device-side guard (see
+ * {@link ApplyStepOptions.skipNonFinite}). Either way nothing is read back, and
+ * `result.finite` says whether the step was applied (a tensor `finite` belongs to the
+ * caller).
+ *
  * On error, parameters and state are as before.
  */
 export function applyStep<S extends StateValue>(
@@ -55,13 +81,8 @@ export function applyStep<S extends StateValue>(
   options: ApplyStepOptions = {},
 ): ApplyStepResult<S> {
   const kernel = options.fused === false ? undefined : findFusedKernel(transform as GradientTransformation<StateValue>);
-  if (options.skipNonFinite && !kernel?.guardsNonFinite) {
-    throw new EmosensError(
-      'INVALID_OPTION',
-      `applyStep: skipNonFinite needs a fused kernel that guards non-finite values for '${transform.name}' on this backend (check canGuardNonFinite first).`,
-    );
-  }
-  if (kernel) {
+  const skip = options.skipNonFinite === true;
+  if (kernel && (!skip || kernel.guardsNonFinite === true)) {
     validateGradients(params, grads, { allowMissing: options.allowMissing ?? false, block: transform.name });
     if (options.loss !== undefined) validateLoss(options.loss);
     const args: FusedStepArgs<StateValue> = {
@@ -70,21 +91,32 @@ export function applyStep<S extends StateValue>(
       state,
       loss: options.loss,
       options: transform.fused!.options,
-      ...(options.skipNonFinite ? { skipNonFinite: true } : {}),
+      ...(skip ? { skipNonFinite: true } : {}),
     };
     if (!kernel.supports || kernel.supports(args)) {
       const r = kernel.step(args);
-      disposeReplaced(state, r.state, r.signals, params, grads, options.loss);
-      return { state: r.state as S, signals: r.signals, path: 'fused', ...(r.finite !== undefined ? { finite: r.finite } : {}) };
-    }
-    if (options.skipNonFinite) {
-      throw new EmosensError('INVALID_OPTION', `applyStep: the fused kernel '${kernel.name}' declined this step, and skipNonFinite needs it.`);
+      const finite = skip ? { finite: r.finite ?? true } : {};
+      disposeReplaced(state, r.state, r.signals, params, grads, options.loss, finite);
+      return { state: r.state as S, signals: r.signals, path: 'fused', ...finite };
     }
   }
   const r = runTransform(transform, params, state, grads, {
     ...(options.loss !== undefined ? { loss: options.loss } : {}),
     allowMissing: options.allowMissing ?? false,
   });
+  if (skip) {
+    let g: GuardedStep<S>;
+    try {
+      g = guardStep(params, r, state, options.loss, grads, options.previousSignals);
+    } catch (error) {
+      disposeReplaced(r, state, grads, params, options.loss, options.previousSignals);
+      throw error;
+    }
+    const keep = [g.state, g.signals, g.ok, params, grads, options.loss, options.previousSignals];
+    disposeReplaced(state, ...keep);
+    disposeReplaced(r, ...keep);
+    return { state: g.state, signals: g.signals, path: 'composed', finite: g.ok };
+  }
   applyUpdates(params, r.updates);
   const keep = [r.state, r.signals, params, options.loss];
   disposeReplaced(state, ...keep);

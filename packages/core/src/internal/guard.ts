@@ -1,0 +1,127 @@
+// The non-finite guard of a composed step, computed on the device: one bool scalar for
+// the whole step, and selects that apply it without reading it back.
+import * as tf from '@tensorflow/tfjs-core';
+import type { Loss, Signals, StateValue, Updates } from '../types.js';
+
+function isTensor(value: unknown): value is tf.Tensor {
+  return typeof value === 'object' && value !== null && 'dataId' in value && 'shape' in value && 'dtype' in value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !isTensor(value);
+}
+
+/**
+ * Whether the loss and every gradient are finite, as one bool scalar. A tensor loss is
+ * checked on the device; a number loss is known in JavaScript (no readback either way).
+ */
+export function allFinite(loss: Loss | undefined, grads: Updates): tf.Scalar {
+  return tf.tidy(() => {
+    let ok: tf.Tensor =
+      loss === undefined || typeof loss === 'number'
+        ? tf.scalar(loss === undefined || Number.isFinite(loss), 'bool')
+        : tf.reshape(tf.isFinite(loss), []);
+    for (const g of Object.values(grads)) ok = tf.logicalAnd(ok, tf.all(tf.isFinite(g)));
+    return ok as tf.Scalar;
+  });
+}
+
+/**
+ * `where(ok, a, b)` for a bool scalar `ok` and `a`, `b` of one shape.
+ *
+ * `tf.where` broadcasts its condition with `broadcastTo`, which is the `Tile` kernel;
+ * the cpu backend's `Tile` reads its input through `readSync`. Broadcasting the
+ * condition with `logicalAnd` instead keeps the select free of reads on every backend.
+ * `conditions` caches the broadcast condition per shape within one step.
+ */
+export function select(ok: tf.Scalar, a: tf.Tensor, b: tf.Tensor, conditions: Map<string, tf.Tensor>): tf.Tensor {
+  if (a.rank === 0) return tf.where(ok, a, b);
+  const key = a.shape.join(',');
+  let condition = conditions.get(key);
+  if (condition === undefined) {
+    condition = tf.logicalAnd(ok, tf.ones(a.shape, 'bool'));
+    conditions.set(key, condition);
+  }
+  return tf.where(condition, a, b);
+}
+
+function sameKind(a: tf.Tensor, b: tf.Tensor): boolean {
+  return a.dtype === b.dtype && a.dtype !== 'string' && a.shape.join(',') === b.shape.join(',');
+}
+
+/**
+ * Maps every tensor leaf of `next` through `fn(next, previous)`, where `previous` is the
+ * leaf at the same place in `previous` (or `undefined`). Other leaves are kept from `next`.
+ */
+function zipTensors<T>(next: T, previous: unknown, fn: (next: tf.Tensor, previous: unknown) => tf.Tensor): T {
+  const visit = (value: unknown, old: unknown): unknown => {
+    if (isTensor(value)) return fn(value, old);
+    if (Array.isArray(value)) return value.map((v, i) => visit(v, Array.isArray(old) ? old[i] : undefined));
+    if (isPlainObject(value)) {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = visit(v, isPlainObject(old) ? old[k] : undefined);
+      return out;
+    }
+    return value;
+  };
+  return visit(next, previous) as T;
+}
+
+/** What {@link guardStep} returns: every tensor in it is new, except leaves passed through unchanged. */
+export interface GuardedStep<S> {
+  readonly state: S;
+  readonly signals: Partial<Signals>;
+  /** The step's all-finite flag (bool scalar). */
+  readonly ok: tf.Scalar;
+}
+
+/**
+ * Applies a composed step's result under the all-finite guard, with no readback:
+ *
+ * - each parameter with an update becomes `where(ok, p + u, p)` (selecting the new value,
+ *   rather than adding `where(ok, u, 0)`, keeps a parameter entry of `-0` exact: `-0 + 0`
+ *   is `+0`);
+ * - each tensor leaf of the new state becomes `where(ok, new, old)` against the leaf at
+ *   the same path of the old state (leaves passed through unchanged are kept as is);
+ * - each signal that is a leaf of the new state gets that leaf's guarded value; another
+ *   signal is selected against the same-named tensor of `previousSignals`, when given.
+ *
+ * Number (and other non-tensor) leaves come from the new state: they advance even on a
+ * skipped step, since a JavaScript value cannot be chosen by a device value unread.
+ * The caller releases what the old state, the transform's result and the previous
+ * signals hold that the returned trees do not.
+ */
+export function guardStep<S extends StateValue>(
+  params: Readonly<Record<string, tf.Variable>>,
+  result: { readonly updates: Updates; readonly state: S; readonly signals: Partial<Signals> },
+  oldState: S,
+  loss: Loss | undefined,
+  grads: Updates,
+  previousSignals: Partial<Signals> | undefined,
+): GuardedStep<S> {
+  return tf.tidy(() => {
+    const ok = allFinite(loss, grads);
+    const conditions = new Map<string, tf.Tensor>();
+    for (const [name, u] of Object.entries(result.updates)) {
+      const p = params[name];
+      if (p !== undefined) p.assign(select(ok, tf.add(p, u), p, conditions));
+    }
+    const chosen = new Map<tf.Tensor, tf.Tensor>();
+    const choose = (next: tf.Tensor, previous: unknown): tf.Tensor => {
+      if (!isTensor(previous) || previous === next || !sameKind(previous, next)) return next;
+      let out = chosen.get(next);
+      if (out === undefined) {
+        out = select(ok, next, previous, conditions);
+        chosen.set(next, out);
+      }
+      return out;
+    };
+    const state = zipTensors(result.state, oldState, choose);
+    const signals: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(result.signals as Record<string, unknown>)) {
+      if (!isTensor(value)) signals[name] = value;
+      else signals[name] = chosen.get(value) ?? choose(value, (previousSignals as Record<string, unknown> | undefined)?.[name]);
+    }
+    return { state, signals, ok } as unknown as tf.TensorContainer;
+  }) as unknown as GuardedStep<S>;
+}

@@ -1,0 +1,289 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  applyStep,
+  canGuardNonFinite,
+  chain,
+  disposeReplaced,
+  disposeState,
+  flattenState,
+  isTensor,
+  registerFusedKernel,
+  type ApplyStepResult,
+  type FusedKernel,
+  type GradientTransformation,
+  type Loss,
+  type Signals,
+  type StateValue,
+} from '../src/index.js';
+import { momentum, multiplyBy } from './helpers.js';
+
+declare module '../src/index.js' {
+  interface Signals {
+    /** The smoothed loss (a state leaf too). */
+    testLevel: tf.Scalar;
+    /** A value published each step that no state holds. */
+    testGrad: tf.Scalar;
+  }
+}
+
+/** A block with tensor state that needs the loss: a smoothed loss, published with the sum of the first gradient. */
+function smoothLoss(): GradientTransformation<{ level: tf.Scalar; seen: tf.Scalar }> {
+  return {
+    name: 'smoothLoss',
+    init: () => ({ level: tf.scalar(0), seen: tf.scalar(0) }),
+    update(updates, state, _params, context) {
+      const loss = context.requireLoss('smoothLoss');
+      const level = tf.add(tf.mul(state.level, 0.5), tf.mul(loss, 0.5)) as tf.Scalar;
+      context.publish('testLevel', level, 'smoothLoss');
+      context.publish('testGrad', tf.sum(Object.values(updates)[0]!), 'smoothLoss');
+      return { updates, state: { level, seen: tf.add(state.seen, 1) as tf.Scalar } };
+    },
+  };
+}
+
+/** smoothLoss, momentum with tensor state, then a scale whose state is a JS number count. */
+function testChain(): GradientTransformation<StateValue> {
+  return chain(smoothLoss(), momentum(0.5), multiplyBy(-0.1)) as unknown as GradientTransformation<StateValue>;
+}
+
+/** Each tensor leaf of a tree as dtype, shape and exact bits; other leaves as they are. */
+function exact(tree: unknown): unknown[] {
+  return flattenState(tree).map(({ path, value }) => {
+    if (!isTensor(value)) return [path, value];
+    const data = value.dataSync();
+    const raw = data instanceof Float32Array ? Array.from(new Uint32Array(data.buffer, data.byteOffset, data.length)) : Array.from(data as ArrayLike<number>);
+    return [path, value.dtype, value.shape, raw];
+  });
+}
+
+/** Counts device reads (`read` / `readSync`) during `fn`. */
+function countReads<T>(fn: () => T): { value: T; reads: number } {
+  const backend = tf.backend();
+  const readSync = vi.spyOn(backend, 'readSync');
+  const read = vi.spyOn(backend, 'read');
+  try {
+    const value = fn();
+    return { value, reads: readSync.mock.calls.length + read.mock.calls.length };
+  } finally {
+    readSync.mockRestore();
+    read.mockRestore();
+  }
+}
+
+/** An optimizer driven through applyStep by hand, the way StatefulOptimizer / the tfjs adapter do. */
+function driver(transform: GradientTransformation<StateValue>, init: number[], options: { fused?: boolean } = {}) {
+  const w = tf.variable(tf.tensor1d(init));
+  const params = { w };
+  let state = transform.init(params);
+  let signals: Partial<Signals> = {};
+  let finite: ApplyStepResult<StateValue>['finite'];
+  let path: string | undefined;
+  const step = (grad: number[], loss: Loss, skipNonFinite = true) => {
+    const g = tf.tensor1d(grad);
+    const r = applyStep(transform, params, state, { w: g }, { loss, skipNonFinite, previousSignals: signals, ...options });
+    disposeReplaced(signals, r.state, r.signals, params, loss);
+    if (isTensor(finite)) finite.dispose();
+    state = r.state;
+    signals = r.signals;
+    finite = r.finite;
+    path = r.path;
+    g.dispose();
+  };
+  return {
+    w,
+    step,
+    get state() {
+      return state;
+    },
+    get signals() {
+      return signals;
+    },
+    get finite() {
+      return isTensor(finite) ? { dtype: finite.dtype, shape: finite.shape, value: finite.dataSync()[0] } : finite;
+    },
+    get path() {
+      return path;
+    },
+    snapshot: () => ({ w: exact({ w }), state: exact(state), signals: exact(signals) }),
+    dispose() {
+      disposeState(state);
+      disposeReplaced(signals, state);
+      if (isTensor(finite)) finite.dispose();
+      w.dispose();
+    },
+  };
+}
+
+let unregister: (() => void) | undefined;
+afterEach(() => {
+  unregister?.();
+  unregister = undefined;
+});
+
+describe('applyStep with skipNonFinite, composed path (the guard in core)', () => {
+  it('a NaN gradient changes no parameter, state tensor or signal bit, reads nothing and leaks nothing', () => {
+    const d = driver(testChain(), [-0, 2, 3]);
+    d.step([1, -1, 0.5], 2);
+    // -0 must survive the skipped step as -0 (p + 0 would give +0)
+    const signed = tf.tensor1d([-0, 2, 3]);
+    d.w.assign(signed);
+    signed.dispose();
+    const before = d.snapshot();
+    const tensors = tf.memory().numTensors;
+    const loss = tf.scalar(3);
+    const { reads } = countReads(() => d.step([0, Number.NaN, 0], loss));
+    expect(reads).toBe(0);
+    loss.dispose();
+    expect(d.path).toBe('composed');
+    expect(d.finite).toEqual({ dtype: 'bool', shape: [], value: 0 });
+    const after = d.snapshot();
+    expect(after.w).toEqual(before.w);
+    expect(after.signals).toEqual(before.signals);
+    // every tensor leaf exact; the number leaf (multiplyBy's count) advanced, as documented
+    const numbers = (s: unknown[]) => s.filter((leaf) => (leaf as unknown[]).length === 2);
+    expect(after.state.filter((leaf) => (leaf as unknown[]).length === 4)).toEqual(
+      before.state.filter((leaf) => (leaf as unknown[]).length === 4),
+    );
+    expect(numbers(before.state)).toEqual([['2/count', 1]]);
+    expect(numbers(after.state)).toEqual([['2/count', 2]]);
+    expect(tf.memory().numTensors).toBe(tensors); // the new `finite` flag replaced the last one
+    d.dispose();
+  });
+
+  it('an infinite loss tensor or a non-finite number loss is skipped too; the next steps match a twin that never saw them', () => {
+    const d = driver(testChain(), [1, 2, 3]);
+    const twin = driver(testChain(), [1, 2, 3]);
+    d.step([1, -1, 0.5], 2);
+    twin.step([1, -1, 0.5], 2);
+    const inf = tf.scalar(Number.POSITIVE_INFINITY);
+    const { reads } = countReads(() => {
+      d.step([1, 1, 1], inf);
+      d.step([1, 1, 1], Number.NaN);
+      d.step([Number.NEGATIVE_INFINITY, 1, 1], 1);
+    });
+    expect(reads).toBe(0);
+    inf.dispose();
+    expect(d.finite).toEqual({ dtype: 'bool', shape: [], value: 0 });
+    for (const [g, loss] of [[[0.25, -2, 1], 1.5], [[3, 0, -1], 0.75]] as const) {
+      d.step([...g], loss);
+      twin.step([...g], loss);
+      expect(d.finite).toEqual({ dtype: 'bool', shape: [], value: 1 });
+      const a = d.snapshot();
+      const b = twin.snapshot();
+      expect(a.w).toEqual(b.w);
+      expect(a.signals).toEqual(b.signals);
+      expect(a.state.filter((leaf) => (leaf as unknown[]).length === 4)).toEqual(b.state.filter((leaf) => (leaf as unknown[]).length === 4));
+    }
+    d.dispose();
+    twin.dispose();
+  });
+
+  it('a finite step gives bit for bit what the unguarded step gives, and the memory stays flat', () => {
+    const guarded = driver(testChain(), [1, -0, 3]);
+    const plain = driver(testChain(), [1, -0, 3]);
+    guarded.step([0.5, 0.25, -1], 1);
+    plain.step([0.5, 0.25, -1], 1, false);
+    const tensors = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      guarded.step([0.5, 0.25 * i, -1], 1 + i);
+      plain.step([0.5, 0.25 * i, -1], 1 + i, false);
+    }
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(guarded.finite).toEqual({ dtype: 'bool', shape: [], value: 1 });
+    expect(plain.finite).toBeUndefined();
+    expect(guarded.snapshot()).toEqual(plain.snapshot());
+    guarded.dispose();
+    plain.dispose();
+  });
+
+  it('an error in the transform leaves everything as before and leaks nothing', () => {
+    const d = driver(testChain(), [1, 2, 3]);
+    d.step([1, 1, 1], 1);
+    const before = d.snapshot();
+    const tensors = tf.memory().numTensors;
+    const g = tf.tensor1d([1, 1, 1]);
+    const { state } = d;
+    expect(() => applyStep(testChain(), { w: d.w }, state, { w: g }, { skipNonFinite: true })).toThrowError(/needs this step's loss/);
+    g.dispose();
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(d.snapshot()).toEqual(before);
+    d.dispose();
+  });
+});
+
+/** testChain marked as fusable under 'testGuarded'. */
+function fusable(): GradientTransformation<StateValue> {
+  return { ...testChain(), fused: { key: 'testGuarded', options: {} } };
+}
+
+/** A fake kernel: records its arguments; skips when told to and the first gradient entry is NaN. */
+function fakeKernel(guards: boolean, calls: { skipNonFinite: boolean | undefined }[]): FusedKernel {
+  return {
+    name: 'testGuarded/cpu',
+    ...(guards ? { guardsNonFinite: true } : {}),
+    step(args) {
+      calls.push({ skipNonFinite: args.skipNonFinite });
+      const bad = Object.values(args.grads).some((g) => Number.isNaN(g.dataSync()[0]));
+      if (args.skipNonFinite && bad) return { state: args.state, signals: {}, finite: false };
+      // a "step" that changes the parameter visibly and keeps the state object
+      for (const p of Object.values(args.params)) tf.tidy(() => p.assign(tf.add(p, 1)));
+      return { state: args.state, signals: {}, finite: true };
+    },
+  };
+}
+
+describe('applyStep with skipNonFinite, fused path', () => {
+  it('runs a kernel that guards non-finite input, passing skipNonFinite, and returns its finite flag', () => {
+    const calls: { skipNonFinite: boolean | undefined }[] = [];
+    unregister = registerFusedKernel('testGuarded', tf.getBackend(), fakeKernel(true, calls));
+    expect(canGuardNonFinite(fusable())).toBe(true);
+    const d = driver(fusable(), [1, 2, 3]);
+    const state = d.state;
+    const tensors = tf.memory().numTensors;
+    d.step([Number.NaN, 0, 0], 1);
+    expect(d.path).toBe('fused');
+    expect(d.finite).toBe(false);
+    expect(d.state).toBe(state); // the same object: nothing replaced, nothing released
+    expect(Array.from(d.w.dataSync())).toEqual([1, 2, 3]);
+    d.step([1, 0, 0], 1);
+    expect(d.finite).toBe(true);
+    expect(Array.from(d.w.dataSync())).toEqual([2, 3, 4]);
+    expect(tf.memory().numTensors).toBe(tensors);
+    d.step([1, 0, 0], 1, false);
+    expect(d.finite).toBeUndefined();
+    expect(calls).toEqual([{ skipNonFinite: true }, { skipNonFinite: true }, { skipNonFinite: undefined }]);
+    d.dispose();
+  });
+
+  it('takes the guarded composed path when the kernel does not guard, declines the step, or fused is off', () => {
+    const calls: { skipNonFinite: boolean | undefined }[] = [];
+    unregister = registerFusedKernel('testGuarded', tf.getBackend(), fakeKernel(false, calls));
+    expect(canGuardNonFinite(fusable())).toBe(false);
+    const check = (d: ReturnType<typeof driver>) => {
+      d.step([1, 1, 1], 1);
+      const before = d.snapshot();
+      d.step([Number.NaN, 0, 0], 1);
+      expect(d.path).toBe('composed');
+      expect(d.finite).toEqual({ dtype: 'bool', shape: [], value: 0 });
+      expect(d.snapshot().w).toEqual(before.w);
+      d.dispose();
+    };
+    check(driver(fusable(), [1, 2, 3]));
+    expect(calls).toEqual([]);
+    // without skipNonFinite the same kernel runs
+    const plain = driver(fusable(), [1, 2, 3]);
+    plain.step([1, 1, 1], 1, false);
+    expect(plain.path).toBe('fused');
+    plain.dispose();
+    calls.length = 0;
+
+    unregister();
+    unregister = registerFusedKernel('testGuarded', tf.getBackend(), { ...fakeKernel(true, calls), supports: () => false });
+    check(driver(fusable(), [1, 2, 3]));
+    unregister();
+    unregister = registerFusedKernel('testGuarded', tf.getBackend(), fakeKernel(true, calls));
+    check(driver(fusable(), [1, 2, 3], { fused: false }));
+    expect(calls).toEqual([]);
+  });
+});
