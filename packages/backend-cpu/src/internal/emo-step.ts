@@ -4,6 +4,7 @@ import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { findCpuBackend, isCpuTensor, readValues, StepStorage } from './cpu-storage.js';
 import { readEmotionState, readLoss, stepEmotion } from './emotion.js';
+import { inputsFinite } from './finite.js';
 import { f, filterThreshold } from './float32.js';
 import { readHyper, type FusedHyper, type Precision } from './options.js';
 import { readShadowSlot, shadowRatio, stepShadowSlot, type ShadowBlend, type ShadowSlot } from './shadow.js';
@@ -86,7 +87,9 @@ export function requireCpuBackend(kernel: string): MathBackendCPU {
  * whole state first, then updates the emotion state in place, decides the shadow
  * branches in plain JS, and hands each parameter to the direction's element loop.
  * The returned state has the composed layout and reuses every tensor it could write in
- * place; the signals are the state's own emotion scalar and calm tensors.
+ * place; the signals are the state's own emotion scalar and calm tensors. With
+ * `skipNonFinite`, a NaN or Infinity in the loss or a gradient (checked after the state,
+ * before anything is written) returns the same state object and `finite: false`.
  */
 export function runEmoStep<D>(
   kernel: string,
@@ -112,6 +115,11 @@ export function runEmoStep<D>(
     ? names.map((n, i) => readShadowSlot(backend, shadowState[n], `step/shadow/${n}`, read, shapes[i]!))
     : undefined;
   const directionState = direction.read(body.direction, `${bodyPath}/direction`, names, shapes, read, backend);
+  const signals = { emotion: emotionState.scalar, calm: emotionState.calm };
+  if (args.skipNonFinite && !inputsFinite(backend, args.loss, args.grads)) {
+    // nothing written: the same state, its own emotion and calm tensors as the signals
+    return { state: args.state, signals, finite: false };
+  }
 
   const storage = new StepStorage(backend, [...Object.values(args.grads), isTensor(args.loss) ? args.loss : undefined]);
   const emotion = stepEmotion(storage, emotionState, loss);
@@ -144,7 +152,8 @@ export function runEmoStep<D>(
   const nextBody: Obj = { ...body, direction: direction.update(ctx, directionState) };
   const nextStep: Obj = shadowState ? { ...step, inner: nextBody, shadow: { ...shadowState, ...nextSlots } } : nextBody;
   const nextState: Obj = { ...root, emotion: emotion.state, step: nextStep };
-  return { state: nextState, signals: { emotion: emotion.state.scalar, calm: emotion.state.calm } };
+  const nextSignals = { emotion: emotion.state.scalar, calm: emotion.state.calm };
+  return args.skipNonFinite ? { state: nextState, signals: nextSignals, finite: true } : { state: nextState, signals: nextSignals };
 }
 
 /** Replaces the entries of a per-parameter map. */

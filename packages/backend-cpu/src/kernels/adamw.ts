@@ -1,5 +1,6 @@
 import { isTensor, type FusedKernel, type FusedStepArgs, type FusedStepResult, type StateValue } from '@emosens/core';
 import { readValues, StepStorage } from '../internal/cpu-storage.js';
+import { inputsFinite } from '../internal/finite.js';
 import { onCpu, requireCpuBackend } from '../internal/emo-step.js';
 import { readMoments } from '../internal/filtered-adam.js';
 import { f } from '../internal/float32.js';
@@ -81,6 +82,7 @@ function stepAdamw(precision: Precision, args: FusedStepArgs<StateValue>): Fused
   const names = Object.keys(args.grads);
   const shapes = names.map((n) => args.params[n]!.shape);
   const moments = readMoments(root.moments, 'moments', names, shapes, read, backend);
+  if (args.skipNonFinite && !inputsFinite(backend, args.loss, args.grads)) return { state: args.state, signals: {}, finite: false };
 
   const storage = new StepStorage(backend, [...Object.values(args.grads), isTensor(args.loss) ? args.loss : undefined]);
   const k: Coefficients = {
@@ -107,7 +109,8 @@ function stepAdamw(precision: Precision, args: FusedStepArgs<StateValue>): Fused
   const count = advanceStepCount(storage, moments.count);
   const nextMoments: Obj = { ...moments.raw, count, mu: { ...moments.mu, ...mu }, nu: { ...moments.nu, ...nu } };
   // the decay and learning rate entries of the chain keep no state
-  return { state: { ...root, moments: nextMoments }, signals: {} };
+  const state = { ...root, moments: nextMoments };
+  return args.skipNonFinite ? { state, signals: {}, finite: true } : { state, signals: {} };
 }
 
 /**
@@ -115,5 +118,5 @@ function stepAdamw(precision: Precision, args: FusedStepArgs<StateValue>): Fused
  * whole step in one pass over each parameter's arrays, in place.
  */
 export function createAdamwCpuKernel(precision: Precision): FusedKernel {
-  return { name, supports: onCpu, step: (args) => stepAdamw(precision, args) };
+  return { name, supports: onCpu, guardsNonFinite: true, step: (args) => stepAdamw(precision, args) };
 }

@@ -218,5 +218,5 @@ const direction: EmoDirection<AiryState> = {
  * parameters take two passes over the gradient and one over the parameter, vectors one.
  */
 export function createEmoAiryCpuKernel(precision: Precision): FusedKernel {
-  return { name, supports: onCpu, step: (args) => runEmoStep(name, direction, precision, args) };
+  return { name, supports: onCpu, guardsNonFinite: true, step: (args) => runEmoStep(name, direction, precision, args) };
 }

@@ -110,5 +110,5 @@ const direction: EmoDirection<CatsState> = {
  * `decoupledWeightDecay` division by lr.
  */
 export function createEmoCatsCpuKernel(precision: Precision): FusedKernel {
-  return { name, supports: onCpu, step: (args) => runEmoStep(name, direction, precision, args) };
+  return { name, supports: onCpu, guardsNonFinite: true, step: (args) => runEmoStep(name, direction, precision, args) };
 }

@@ -18,5 +18,5 @@ const direction: EmoDirection<MomentsState> = {
  * parameter's arrays, in place.
  */
 export function createEmoSensCpuKernel(precision: Precision): FusedKernel {
-  return { name, supports: onCpu, step: (args) => runEmoStep(name, direction, precision, args) };
+  return { name, supports: onCpu, guardsNonFinite: true, step: (args) => runEmoStep(name, direction, precision, args) };
 }

@@ -13,13 +13,14 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * Whether the loss and every gradient are finite, as one bool scalar. A tensor loss is
- * checked on the device; a number loss is known in JavaScript (no readback either way).
+ * checked on the device; a number loss is known in JavaScript (no readback either way),
+ * as the float32 scalar a step makes of it (so 1e39, which overflows to Infinity, is not finite).
  */
 export function allFinite(loss: Loss | undefined, grads: Updates): tf.Scalar {
   return tf.tidy(() => {
     let ok: tf.Tensor =
       loss === undefined || typeof loss === 'number'
-        ? tf.scalar(loss === undefined || Number.isFinite(loss), 'bool')
+        ? tf.scalar(loss === undefined || Number.isFinite(Math.fround(loss)), 'bool')
         : tf.reshape(tf.isFinite(loss), []);
     for (const g of Object.values(grads)) ok = tf.logicalAnd(ok, tf.all(tf.isFinite(g)));
     return ok as tf.Scalar;
