@@ -6,7 +6,6 @@ import {
   disposeReplaced,
   disposeState,
   isTensor,
-  runTransform,
   unflattenState,
   validateLoss,
   type GradientTransformation,
@@ -17,17 +16,20 @@ import {
   type StateValue,
   type Updates,
 } from '@emosens/core';
-import { allFinite, select } from './internal/finite.js';
-import { detachTensors, keepTree, leavesWithSegments, mergeState, zipTensors, type Leaf } from './internal/state-tree.js';
+import { allFinite } from './internal/finite.js';
+import { detachTensors, keepTree, leavesWithSegments, mergeState, type Leaf } from './internal/state-tree.js';
 import { decodeWeights, encodeWeights, type DecodedWeights, type NamedTensor } from './internal/weights.js';
 import { getTransformFactory, type FactoryOptions } from './registry.js';
 
 /**
  * What a step does when the loss or a gradient holds NaN or Infinity.
  *
- * - `'skip'` (default): the step is applied on the device as `where(ok, new, old)` for
- *   every parameter, every tensor of the state and every signal, so nothing is read
- *   back. A bad step leaves the parameters and every tensor leaf exactly as they were.
+ * - `'skip'` (default): nothing is read back. A fused kernel that guards non-finite input
+ *   (e.g. `@emosens/backend-cpu`'s) checks the loss and gradients itself and writes
+ *   nothing on a bad step; otherwise the composed step is applied on the device as
+ *   `where(ok, new, old)` for every parameter, every tensor of the state and every
+ *   signal (`applyStep(..., { skipNonFinite: true })` of @emosens/core). A bad step
+ *   leaves the parameters and every tensor leaf exactly as they were.
  *   This is exact for the ready-made optimizers (emoSens, emoAiry, emoCats, adam, adamw,
  *   with or without shadow), whose state is all tensors, step counts included, and for
  *   any chain whose state is all tensors: the next good step computes bit for bit what it
@@ -60,9 +62,10 @@ export interface TransformOptimizerOptions {
   readonly onNonFinite?: NonFinitePolicy;
   /**
    * Run the whole step as one fused kernel when one is registered for the transform on
-   * the active backend (see `registerFusedKernel` in @emosens/core). Default true. Used in
-   * the `'skipExact'` and `'throw'` modes only: the `'skip'` guard needs the updates
-   * before they reach the parameters, which a fused kernel does not expose.
+   * the active backend (see `registerFusedKernel` in @emosens/core). Default true. In the
+   * `'skip'` mode a kernel is used when it guards non-finite input itself
+   * (`guardsNonFinite`, as the cpu kernels do); with one that does not, that mode runs the
+   * composed transform under the device-side guard.
    */
   readonly fused?: boolean;
   /**
@@ -289,45 +292,33 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     const oldSignals = this.lastSignals;
     const oldSkipped = this.skippedSteps;
     const lossOption = loss !== undefined ? { loss } : {};
+    const skip = this.onNonFinite === 'skip';
     let state: S;
     let signals: Partial<Signals>;
     let skipped = oldSkipped;
     let path: StepPath;
-    let stale: unknown[];
+    const stale: unknown[] = [oldSignals];
     try {
-      if (this.onNonFinite === 'skip') {
-        // The device-side guard needs the updates before they reach the parameters, so
-        // this mode always runs the composed transform.
-        const result = runTransform(this.transform, params, oldState, grads, { ...lossOption, allowMissing: true });
-        const guarded = tf.tidy(() => {
-          const ok = allFinite(isTensor(loss) ? loss : undefined, grads);
-          const conditions = new Map<string, tf.Tensor>();
-          const choose = (next: tf.Tensor, previous: unknown): tf.Tensor =>
-            isTensor(previous) && previous !== next && sameKind(previous, next) ? select(ok, next, previous, conditions) : next;
-          // Selecting the new parameter value (rather than adding where(ok, u, 0)) keeps
-          // a skipped step exact even for a parameter entry of -0 (-0 + 0 is +0).
-          for (const [k, u] of Object.entries(result.updates)) {
-            const p = params[k];
-            if (p !== undefined) p.assign(select(ok, tf.add(p, u), p, conditions));
-          }
-          return {
-            state: zipTensors(result.state, oldState, choose),
-            signals: zipTensors(result.signals, oldSignals, choose),
-            skipped: tf.add(oldSkipped, tf.cast(tf.logicalNot(ok), 'int32')),
-          } as unknown as tf.TensorContainer;
-        }) as unknown as { state: S; signals: Partial<Signals>; skipped: tf.Scalar };
-        ({ state, signals, skipped } = guarded);
-        path = 'composed';
-        stale = [oldState, oldSignals, oldSkipped, result];
-      } else {
-        // Input already checked: one whole step, on a fused kernel when one is registered.
-        const result = applyStep(this.transform, params, oldState, grads, {
-          ...lossOption,
-          allowMissing: true,
-          fused: this.useFused,
-        });
-        ({ state, signals, path } = result);
-        stale = [oldSignals];
+      // One whole step, on a fused kernel when one is registered. In the 'skip' mode core
+      // guards it without a readback: a kernel that guards non-finite input checks by
+      // itself, otherwise the composed step is applied under a device-side select.
+      // (In the other modes the input was checked above.)
+      const result = applyStep(this.transform, params, oldState, grads, {
+        ...lossOption,
+        allowMissing: true,
+        fused: this.useFused,
+        ...(skip ? { skipNonFinite: true, previousSignals: oldSignals } : {}),
+      });
+      ({ state, signals, path } = result);
+      const finite = result.finite;
+      if (isTensor(finite)) {
+        // skipped += 1 - ok, on the device
+        skipped = tf.tidy(() => tf.add(oldSkipped, tf.sub(tf.scalar(1, 'int32'), tf.cast(finite, 'int32')))) as tf.Scalar;
+        finite.dispose();
+        stale.push(oldSkipped);
+      } else if (finite === false) {
+        skipped = tf.tidy(() => tf.add(oldSkipped, tf.scalar(1, 'int32'))) as tf.Scalar;
+        stale.push(oldSkipped);
       }
     } catch (error) {
       if (error instanceof EmosensError && error.code === 'MISSING_LOSS') {
@@ -573,10 +564,6 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
 }
 
 tf.serialization.registerClass(TransformOptimizer);
-
-function sameKind(a: tf.Tensor, b: tf.Tensor): boolean {
-  return a.dtype === b.dtype && a.dtype !== 'string' && a.shape.join(',') === b.shape.join(',');
-}
 
 /**
  * Checks the loss and gradients with one read of one boolean. When one is not finite

@@ -50,7 +50,43 @@ describe('fused kernels', () => {
     expect(run('throw', false).path).toBe('composed');
   });
 
-  it("are not used in the 'skip' mode, whose guard needs the updates before they are applied", () => {
+  it("run in the default 'skip' mode when they guard non-finite input, and skip a bad step themselves", () => {
+    const seen: (boolean | undefined)[] = [];
+    const guarding: FusedKernel = {
+      name: 'tfjsTestMomentum/guarding',
+      guardsNonFinite: true,
+      step(args) {
+        seen.push(args.skipNonFinite);
+        const bad = Object.values(args.grads).some((g) => g.dataSync().some((x) => !Number.isFinite(x)));
+        return bad ? { state: args.state, signals: {}, finite: false } : { ...kernel.step(args), finite: true };
+      },
+    };
+    const composed = run('skip', false);
+    unregister = registerFusedKernel('tfjsTestMomentum', tf.getBackend(), guarding);
+    const fused = run('skip');
+    expect(fused.path).toBe('fused');
+    expect(fused.count).toBe(3);
+    expect(fused.w).toEqual(composed.w);
+    expect(seen).toEqual([true, true, true]);
+
+    // a bad step: the kernel reports finite: false, the counter moves, nothing else does
+    const w = tf.variable(tf.tensor1d([1, 2, 3]));
+    const opt = new TransformOptimizer(fusable());
+    opt.minimize(bowl(w));
+    const before = { w: bits(w), m: (opt.state as MomentumState).m[w.name] };
+    const g = tf.tensor1d([0, Number.NaN, 0]);
+    opt.applyGradients({ [w.name]: g });
+    expect(opt.path).toBe('fused');
+    expect(opt.readSkippedSteps()).toBe(1);
+    expect(bits(w)).toEqual(before.w);
+    expect((opt.state as MomentumState).m[w.name]).toBe(before.m); // the same tensor, not written
+    expect((opt.state as MomentumState).count).toBe(1); // the kernel did not advance it either
+    expect(opt.iterations).toBe(2);
+    opt.dispose();
+    tf.dispose([w, g]);
+  });
+
+  it("are not used in the 'skip' mode when they do not guard: the composed step runs under the guard", () => {
     unregister = registerFusedKernel('tfjsTestMomentum', tf.getBackend(), kernel);
     expect(run('skip').path).toBe('composed');
   });

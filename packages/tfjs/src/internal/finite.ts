@@ -1,5 +1,6 @@
-// The non-finite guard, computed on the device: one boolean scalar for the whole step,
-// and a select that applies it without reading it back.
+// The all-finite flag that the 'skipExact' and 'throw' modes read back (one boolean per
+// step). The 'skip' mode reads nothing: `applyStep(..., { skipNonFinite: true })` of
+// @emosens/core guards the step on the device (or a fused kernel guards it).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Updates } from '@emosens/core';
 
@@ -13,23 +14,4 @@ export function allFinite(loss: tf.Scalar | undefined, grads: Updates): tf.Scala
     for (const g of Object.values(grads)) ok = tf.logicalAnd(ok, tf.all(tf.isFinite(g)));
     return ok as tf.Scalar;
   });
-}
-
-/**
- * `where(ok, a, b)` for a bool scalar `ok` and `a`, `b` of one shape.
- *
- * `tf.where` broadcasts its condition with `broadcastTo`, which is the `Tile` kernel;
- * the cpu backend's `Tile` reads its input through `readSync`. Broadcasting the
- * condition with `logicalAnd` instead keeps the select free of reads on every backend.
- * `conditions` caches the broadcast condition per shape within one step.
- */
-export function select(ok: tf.Scalar, a: tf.Tensor, b: tf.Tensor, conditions: Map<string, tf.Tensor>): tf.Tensor {
-  if (a.rank === 0) return tf.where(ok, a, b);
-  const key = a.shape.join(',');
-  let condition = conditions.get(key);
-  if (condition === undefined) {
-    condition = tf.logicalAnd(ok, tf.ones(a.shape, 'bool'));
-    conditions.set(key, condition);
-  }
-  return tf.where(condition, a, b);
 }

@@ -89,22 +89,3 @@ export function leavesWithSegments(tree: unknown): LeafAt[] {
   visit(tree, []);
   return out;
 }
-
-/**
- * Maps every tensor leaf of `next` through `fn(next, previous)`, where `previous` is the
- * leaf at the same place in `previous` (or `undefined`). Non-tensor leaves are kept
- * from `next`.
- */
-export function zipTensors<T>(next: T, previous: unknown, fn: (next: Tensor, previous: unknown) => Tensor): T {
-  const visit = (value: unknown, old: unknown): unknown => {
-    if (isTensor(value)) return fn(value, old);
-    if (Array.isArray(value)) return value.map((v, i) => visit(v, Array.isArray(old) ? old[i] : undefined));
-    if (isPlainObject(value)) {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = visit(v, isPlainObject(old) ? old[k] : undefined);
-      return out;
-    }
-    return value;
-  };
-  return visit(next, previous) as T;
-}
