@@ -3,6 +3,7 @@ import { trackEmotion } from '@emosens/emotion';
 import { addDecayedWeights, scaleByEmotionStep, scaleByLearningRate, scaleBySign } from '@emosens/modifiers';
 import { rootFiltered, scaleByAdam, scaleByFactoredRms, scaleByLionMoment } from '@emosens/moments';
 import { withShadow } from '@emosens/shadow';
+import type { FusedKey } from './fused-plan.js';
 import { resolveOptions, type EmoCatsOptions, type EmoOptions, type OptimizerOptions, type ResolvedOptions } from './options.js';
 
 /**
@@ -19,7 +20,7 @@ import { resolveOptions, type EmoCatsOptions, type EmoOptions, type OptimizerOpt
  * ```
  */
 /** Marks a transform as replaceable by the fused kernel `key` (see `registerFusedKernel`). */
-function fusable(transform: GradientTransformation<StateValue>, key: string, options: FusedSpec['options']): GradientTransformation<StateValue> {
+function fusable(transform: GradientTransformation<StateValue>, key: FusedKey, options: FusedSpec['options']): GradientTransformation<StateValue> {
   return { ...transform, fused: { key, options } };
 }
 
