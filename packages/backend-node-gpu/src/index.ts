@@ -1,4 +1,5 @@
-export { FUSED_KEYS, type FusedKey } from './fused-keys.js';
+// the keys are the optimizers' own (re-exported for the kernels' users)
+export { FUSED_KEYS, type FusedKey } from '@emosens/optimizers';
 export { loadNodeGpu, NODE_GPU_BACKEND, NODE_GPU_PACKAGE, nodeGpuStatus, type NodeGpuModule } from './load-node-gpu.js';
 export {
   createNodeGpuKernel,

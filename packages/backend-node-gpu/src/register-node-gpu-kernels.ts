@@ -1,7 +1,6 @@
 import { EmosensError, registerFusedKernel, type FusedKernel, type FusedStepArgs, type StateValue } from '@emosens/core';
-import { FUSED_KEYS, type FusedKey } from './fused-keys.js';
+import { FUSED_KEYS, planFusedStep, type FusedKey, type FusedStepPlan } from '@emosens/optimizers';
 import { NODE_GPU_BACKEND } from './load-node-gpu.js';
-import { planStep, type StepPlan } from './internal/state-layout.js';
 import { runOpsStep } from './internal/step-ops.js';
 
 let lastDecline: string | undefined;
@@ -17,21 +16,26 @@ export function lastNodeGpuDecline(): string | undefined {
  * composed optimizer's layout or the loss is missing.
  */
 export function createNodeGpuKernel(key: FusedKey, backend: string = NODE_GPU_BACKEND): FusedKernel {
-  const plans = new WeakMap<object, StepPlan>();
+  // the plan `supports` found, for the `step` call with the same arguments
+  const plans = new WeakMap<object, FusedStepPlan>();
   return {
     name: `${key}/${backend}`,
     supports(args: FusedStepArgs<StateValue>) {
-      const plan = planStep(key, args);
-      if (typeof plan === 'string') {
-        lastDecline = `${key}: ${plan}`;
+      const found = planFusedStep(key, args);
+      if ('decline' in found) {
+        lastDecline = `${key}: ${found.decline}`;
         return false;
       }
-      plans.set(args, plan);
+      plans.set(args, found.plan);
       return true;
     },
     step(args) {
-      const plan = plans.get(args) ?? planStep(key, args);
-      if (typeof plan === 'string') throw new EmosensError('INVALID_STATE', `${key} (${backend} kernel): ${plan}.`);
+      let plan = plans.get(args);
+      if (plan === undefined) {
+        const found = planFusedStep(key, args);
+        if ('decline' in found) throw new EmosensError('INVALID_STATE', `${key} (${backend} kernel): ${found.decline}.`);
+        plan = found.plan;
+      }
       return runOpsStep(plan, args);
     },
   };

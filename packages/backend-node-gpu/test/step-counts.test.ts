@@ -124,4 +124,18 @@ describe('step counts through the tfjs-node-gpu kernels, on the cpu backend', ()
     opt.dispose();
     g.dispose();
   });
+
+  it('a count kept on the host (a number) declines too, naming the leaf: the kernel advances only tensors', () => {
+    const opt = statefulOptimizer(adamw(), { w: tf.tensor([1, 2, 3]) });
+    const state = opt.state as unknown as { moments: Record<string, StateValue> } & Record<string, StateValue>;
+    const old = state.moments.count as tf.Tensor;
+    opt.setState({ ...state, moments: { ...state.moments, count: 0 } } as unknown as StateValue);
+    old.dispose();
+    const g = tf.tensor([1, 1, 1]);
+    opt.step({ w: g }, {});
+    expect(opt.path).toBe('composed');
+    expect(lastNodeGpuDecline()).toBe("adamw: state leaf 'moments/count' is not a tensor (the fused kernel advances only tensor state)");
+    opt.dispose();
+    g.dispose();
+  });
 });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { isTensor, type FusedStepArgs, type FusedStepResult, type StateValue } from '@emosens/core';
-import { nextState, type ParamSlots, type StepPlan } from './state-layout.js';
+import { replaceStateTensors, type FusedParamSlots, type FusedStepPlan } from '@emosens/optimizers';
 
 /** The reference's constants (the defaults of `trackEmotion`, `rootFiltered`, `withShadow`). */
 const SHORT_RATE = 0.3;
@@ -44,9 +44,8 @@ function advanceCount(count: tf.Tensor, replaced: Map<tf.Tensor, tf.Tensor>): tf
  * The step count is a tensor, so "first step" and "window filled" are scalar conditions
  * on the device too: `where` on scalars (no broadcast) and a logical and.
  */
-function emotionStep(plan: StepPlan, loss: number | tf.Tensor, replaced: Map<tf.Tensor, tf.Tensor>, state: StateValue) {
+function emotionStep(plan: FusedStepPlan, loss: number | tf.Tensor, replaced: Map<tf.Tensor, tf.Tensor>) {
   const e = plan.emotion!;
-  const old = (state as { emotion: { scalar: tf.Tensor; calm: tf.Tensor } }).emotion;
   const value = (isTensor(loss) ? loss : tf.scalar(loss, 'float32')) as tf.Scalar;
   const first = tf.equal(e.count, 0);
   const short = tf.where(first, value, tf.add(tf.mul(value, SHORT_RATE), tf.mul(e.short, 1 - SHORT_RATE)));
@@ -58,11 +57,11 @@ function emotionStep(plan: StepPlan, loss: number | tf.Tensor, replaced: Map<tf.
   const { variance } = tf.moments(history);
   const quiet = tf.logicalAnd(tf.less(tf.mean(tf.abs(history)), CALM_MEAN_BELOW), tf.less(variance, CALM_VARIANCE_BELOW));
   const calm = tf.logicalAnd(filled, quiet);
-  replaced.set(e.short, short).set(e.long, long).set(e.history, history).set(old.scalar, scalar).set(old.calm, calm);
+  replaced.set(e.short, short).set(e.long, long).set(e.history, history).set(e.scalar, scalar).set(e.calm, calm);
   return { scalar, calm };
 }
 
-function stepScalars(plan: StepPlan, emotion: tf.Scalar | undefined, shadow: boolean, replaced: Map<tf.Tensor, tf.Tensor>): StepScalars {
+function stepScalars(plan: FusedStepPlan, emotion: tf.Scalar | undefined, shadow: boolean, replaced: Map<tf.Tensor, tf.Tensor>): StepScalars {
   const decay = plan.weightDecay > 0 ? { keep: tf.scalar(1 - plan.lr * plan.weightDecay) } : {};
   const common = {
     b1: tf.scalar(plan.b1),
@@ -107,7 +106,7 @@ function passMask(stat: tf.Tensor, thresholdCubed: tf.Scalar, inclusive: boolean
  * The update direction of one parameter (before the filter and `scale`), its new state
  * tensors, and `g^2` when it was computed (the filter reuses it).
  */
-function direction(slot: ParamSlots, c: StepScalars): { u: tf.Tensor; state: tf.Tensor[]; squared?: tf.Tensor } {
+function direction(slot: FusedParamSlots, c: StepScalars): { u: tf.Tensor; state: tf.Tensor[]; squared?: tf.Tensor } {
   const g = slot.grad;
   switch (slot.direction) {
     case 'adam': {
@@ -148,12 +147,11 @@ function direction(slot: ParamSlots, c: StepScalars): { u: tf.Tensor; state: tf.
  * its moments, its filtered direction and `p' = keep * p + scale * u` (decay, emotion
  * step and learning rate folded into two per-step scalars), assigned in place.
  */
-export function runOpsStep(plan: StepPlan, args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
+export function runOpsStep(plan: FusedStepPlan, args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
   return tf.tidy(() => {
     const replaced = new Map<tf.Tensor, tf.Tensor>();
-    const emotion = plan.emotion ? emotionStep(plan, args.loss!, replaced, args.state) : undefined;
-    const shadow = plan.params.some((p) => p.shadow);
-    const c = stepScalars(plan, emotion?.scalar, shadow, replaced);
+    const emotion = plan.emotion ? emotionStep(plan, args.loss!, replaced) : undefined;
+    const c = stepScalars(plan, emotion?.scalar, plan.shadow, replaced);
     for (const slot of plan.params) {
       const p = slot.param as tf.Tensor;
       let base = p;
@@ -173,16 +171,16 @@ export function runOpsStep(plan: StepPlan, args: FusedStepArgs<StateValue>): Fus
       }
       const d = direction(slot, c);
       let u = d.u;
-      if (slot.filter === 'abs') {
+      if (slot.filter === 'absAtLeast') {
         u = tf.mul(u, d.squared ? passMask(d.squared, c.thresholdSixth!, true) : passMask(tf.abs(slot.grad), c.thresholdCubed!, true));
-      } else if (slot.filter === 'square') {
+      } else if (slot.filter === 'squareAbove') {
         u = tf.mul(u, passMask(d.squared ?? tf.square(slot.grad), c.thresholdCubed!, false));
       }
       const kept = c.keep ? tf.mul(base, c.keep) : base;
       slot.param.assign(tf.add(kept, tf.mul(u, c.scale)));
       slot.state.forEach((t, i) => replaced.set(t, d.state[i]!));
     }
-    const next = nextState(args.state, replaced);
+    const next = replaceStateTensors(args.state, replaced);
     return { state: next, signals: emotion ? { emotion: emotion.scalar, calm: emotion.calm } : {} } as unknown as tf.TensorContainer;
   }) as unknown as FusedStepResult<StateValue>;
 }
