@@ -1,5 +1,6 @@
 export { createWebGpuKernel, registerWebGpuKernels, WEBGPU_BACKEND } from './register-webgpu-kernels.js';
-export { FUSED_KEYS, type FusedKey } from './fused-keys.js';
+// the keys are the optimizers' own (re-exported for the kernels' users)
+export { FUSED_KEYS, type FusedKey } from '@emosens/optimizers';
 export {
   CHROMIUM_SWIFTSHADER_ICD,
   setupNodeWebGpu,

@@ -3,8 +3,8 @@ import { backend } from '@tensorflow/tfjs-core';
 import { recordDecline } from './diagnostics.js';
 import { findInternals } from './internal/backend-internals.js';
 import { runFusedStep } from './internal/run-fused-step.js';
-import { FUSED_KEYS, type FusedKey } from './fused-keys.js';
-import { planStep, type StepPlan } from './internal/step-plan.js';
+import { FUSED_KEYS, type FusedKey, type FusedStepPlan } from '@emosens/optimizers';
+import { planStep } from './internal/step-plan.js';
 
 /** The backend these kernels run on. */
 export const WEBGPU_BACKEND = 'webgpu';
@@ -16,8 +16,8 @@ export const WEBGPU_BACKEND = 'webgpu';
  * composed path raises the usual error.
  */
 export function createWebGpuKernel(key: FusedKey): FusedKernel {
-  const plans = new WeakMap<object, StepPlan>();
-  const decide = (args: FusedStepArgs<StateValue>): StepPlan | string => {
+  const plans = new WeakMap<object, FusedStepPlan>();
+  const decide = (args: FusedStepArgs<StateValue>): FusedStepPlan | string => {
     const found = findInternals(backend());
     if ('reason' in found) return found.reason;
     return planStep(key, args);

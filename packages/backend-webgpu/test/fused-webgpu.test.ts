@@ -347,6 +347,22 @@ describe.skipIf(!webgpu.ok)('fused WebGPU kernels', () => {
     tf.dispose([w, g]);
   });
 
+  it('declines an empty parameter (nothing to bind); the layout checks come from @emosens/optimizers', () => {
+    const tx = adamw();
+    const w = tf.variable(tf.zeros([0, 3]));
+    const g = tf.zeros([0, 3]);
+    const state = tx.init({ w });
+    const kernel = createWebGpuKernel('adamw');
+    const args = { params: { w }, grads: { w: g }, state, loss: undefined, options: tx.fused!.options };
+    expect(kernel.supports!(args)).toBe(false);
+    expect(lastWebGpuDecline()).toBe("adamw: parameter 'w' is empty (no storage to bind)");
+    // a layout decline reads as planFusedStep words it
+    expect(kernel.supports!({ ...args, state: { moments: {} } })).toBe(false);
+    expect(lastWebGpuDecline()).toBe("adamw: state.moments's count must be a float32 scalar");
+    disposeState(state);
+    tf.dispose([w, g]);
+  });
+
   it('updates only the parameters that have gradients (allowMissing), as the composed path does', async () => {
     const init = initialParams();
     const fused = statefulOptimizer(emoAiry({ useShadow: true }), init, { allowMissing: true });

@@ -1,4 +1,5 @@
 import { isTensor, type FusedStepArgs, type FusedStepResult, type StateValue } from '@emosens/core';
+import { replaceStateTensors, type FusedStepPlan } from '@emosens/optimizers';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { recordStep } from '../diagnostics.js';
 import { AdamCountProgram, CORRECTION_FLOATS } from '../programs/adam-count-program.js';
@@ -7,7 +8,6 @@ import { FactoredStatsProgram } from '../programs/factored-stats-program.js';
 import { FLAGS_PER_DISPATCH, ShadowFlagsProgram } from '../programs/shadow-flags-program.js';
 import { UpdateProgram } from '../programs/update-program.js';
 import { bufferOf, clearCpuCopy, exclusiveStorage, type WebGpuInternals } from './backend-internals.js';
-import { nextState, type StepPlan } from './step-plan.js';
 import { scratchBuffer, StepRecorder } from './step-recorder.js';
 
 /**
@@ -19,7 +19,7 @@ import { scratchBuffer, StepRecorder } from './step-recorder.js';
  * the device. Parameters and state are written in place; storage shared with another
  * tensor is copied first (once).
  */
-export function runFusedStep(internals: WebGpuInternals, plan: StepPlan, args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
+export function runFusedStep(internals: WebGpuInternals, plan: FusedStepPlan, args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
   const replaced = new Map<Tensor, Tensor>();
   let copies = 0;
   const writable = (t: Tensor): Tensor => {
@@ -127,7 +127,7 @@ export function runFusedStep(internals: WebGpuInternals, plan: StepPlan, args: F
   for (const t of written) clearCpuCopy(internals, t);
   recordStep({ key: plan.key, dispatches: recorder.dispatches, copies });
 
-  const state = nextState(args.state, replaced);
+  const state = replaceStateTensors(args.state, replaced);
   if (!emotion) return { state, signals: {} };
   const e = (state as { emotion: { scalar: Tensor; calm: Tensor } }).emotion;
   return { state, signals: { emotion: e.scalar, calm: e.calm } as FusedStepResult<StateValue>['signals'] };

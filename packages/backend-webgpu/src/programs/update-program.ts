@@ -1,3 +1,4 @@
+import type { FusedDirection, FusedFilter } from '@emosens/optimizers';
 import {
   ELEMENTWISE_MAIN,
   f32,
@@ -11,24 +12,14 @@ import {
   type StorageBinding,
 } from '../internal/wgsl.js';
 
-/** Where a parameter's update direction comes from. */
-export type Direction =
-  /** Adam moments `mu`, `nu` (EmoSens, AdamW, EmoAiry's vectors). */
-  | 'adam'
-  /** Lion's signed interpolated moment (EmoCats). */
-  | 'lion'
-  /** EmoAiry's row/column moments, already updated by {@link FactoredStatsProgram}. */
-  | 'factored';
+/**
+ * Where a parameter's update direction comes from (`adam`, `lion`, or `factored`, EmoAiry's
+ * row/column moments, already updated by {@link FactoredStatsProgram}); from the step plan.
+ */
+export type Direction = FusedDirection;
 
-/** Which root filter masks the update. */
-export type Filter =
-  | 'none'
-  /** `|g|^(1/3) >= threshold` (EmoSens, EmoCats). */
-  | 'absAtLeast'
-  /** `(g^2)^(1/3) > threshold` (EmoAiry's vectors). */
-  | 'squareAbove'
-  /** Row and column masks computed by {@link FactoredStatsProgram}. */
-  | 'factored';
+/** Which root filter masks the update (`factored`: the masks {@link FactoredStatsProgram} wrote). */
+export type Filter = FusedFilter;
 
 export interface UpdateVariant {
   readonly direction: Direction;
