@@ -13,13 +13,17 @@ export function lastNodeGpuDecline(): string | undefined {
 /**
  * The device-resident kernel of one reference optimizer, as plain tf ops. It declines
  * (the step runs composed and raises the usual error) when the state does not have the
- * composed optimizer's layout or the loss is missing.
+ * composed optimizer's layout or the loss is missing. It guards non-finite input: with
+ * `skipNonFinite`, a step whose loss or gradients hold NaN or Infinity changes nothing (bit
+ * for bit, no readback) and returns `finite`, a bool scalar tensor.
  */
 export function createNodeGpuKernel(key: FusedKey, backend: string = NODE_GPU_BACKEND): FusedKernel {
   // the plan `supports` found, for the `step` call with the same arguments
   const plans = new WeakMap<object, FusedStepPlan>();
   return {
     name: `${key}/${backend}`,
+    // with skipNonFinite, every write is a device-side `where(ok, new, old)` (see runOpsStep)
+    guardsNonFinite: true,
     supports(args: FusedStepArgs<StateValue>) {
       const found = planFusedStep(key, args);
       if ('decline' in found) {

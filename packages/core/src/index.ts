@@ -20,6 +20,7 @@ export { identity, stateless, type EmptyState } from './stateless.js';
 export { partition, type PartitionState } from './partition.js';
 export { initPerParameter, updatePerParameter, type PerParameter } from './per-parameter.js';
 export { applyUpdates } from './apply-updates.js';
+export { allFinite, selectWhere } from './finite-guard.js';
 export { applyStep, canGuardNonFinite, type ApplyStepOptions, type ApplyStepResult, type StepPath } from './apply-step.js';
 export {
   findFusedKernel,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { isTensor, type FusedStepArgs, type FusedStepResult, type StateValue } from '@emosens/core';
+import { allFinite, isTensor, selectWhere, type FusedStepArgs, type FusedStepResult, type StateValue } from '@emosens/core';
 import { replaceStateTensors, type FusedParamSlots, type FusedStepPlan } from '@emosens/optimizers';
 
 /** The reference's constants (the defaults of `trackEmotion`, `rootFiltered`, `withShadow`). */
@@ -142,13 +142,39 @@ function direction(slot: FusedParamSlots, c: StepScalars): { u: tf.Tensor; state
 }
 
 /**
+ * The non-finite guard of one step (`skipNonFinite`): `ok` (loss and every gradient
+ * finite) computed once, and the selects that keep the old value where it is false. The
+ * broadcast condition is shared per shape, so a parameter, its moments and its shadow
+ * copy cost one broadcast between them.
+ */
+interface StepGuard {
+  readonly ok: tf.Scalar;
+  readonly conditions: Map<string, tf.Tensor>;
+}
+
+/** `where(ok, next, old)`, or `next` without a guard. */
+function guarded(guard: StepGuard | undefined, next: tf.Tensor, old: tf.Tensor): tf.Tensor {
+  if (guard === undefined || next === old) return next;
+  // a size-1 state leaf of another rank than the new value (a restored `[1]` scalar): select in the old shape
+  const value = next.rank === old.rank ? next : tf.reshape(next, old.shape);
+  return selectWhere(guard.ok, value, old, guard.conditions);
+}
+
+/**
  * One step of a reference optimizer as a short sequence of tf ops that never leave the
  * device: the emotion and the step's scalar factors once per step, then per parameter
  * its moments, its filtered direction and `p' = keep * p + scale * u` (decay, emotion
  * step and learning rate folded into two per-step scalars), assigned in place.
+ *
+ * With `skipNonFinite`, every value the step writes (each parameter, each state tensor,
+ * the counts, the shadow) becomes `where(ok, new, old)` (a parameter `where(ok, p', p)`,
+ * which keeps a `-0` exact), so a step with a NaN or an infinity in the loss or a gradient
+ * leaves everything as it was, bit for bit, with no readback; `finite` is `ok`. Without
+ * it, the step runs no extra op.
  */
 export function runOpsStep(plan: FusedStepPlan, args: FusedStepArgs<StateValue>): FusedStepResult<StateValue> {
   return tf.tidy(() => {
+    const guard: StepGuard | undefined = args.skipNonFinite === true ? { ok: allFinite(args.loss, args.grads), conditions: new Map() } : undefined;
     const replaced = new Map<tf.Tensor, tf.Tensor>();
     const emotion = plan.emotion ? emotionStep(plan, args.loss!, replaced) : undefined;
     const c = stepScalars(plan, emotion?.scalar, plan.shadow, replaced);
@@ -177,10 +203,14 @@ export function runOpsStep(plan: FusedStepPlan, args: FusedStepArgs<StateValue>)
         u = tf.mul(u, passMask(d.squared ?? tf.square(slot.grad), c.thresholdCubed!, false));
       }
       const kept = c.keep ? tf.mul(base, c.keep) : base;
-      slot.param.assign(tf.add(kept, tf.mul(u, c.scale)));
+      slot.param.assign(guarded(guard, tf.add(kept, tf.mul(u, c.scale)), p));
       slot.state.forEach((t, i) => replaced.set(t, d.state[i]!));
     }
+    // every state tensor the step wrote (moments, counts, emotion, shadow) under the guard, each once
+    if (guard) for (const [old, next] of replaced) replaced.set(old, guarded(guard, next, old));
     const next = replaceStateTensors(args.state, replaced);
-    return { state: next, signals: emotion ? { emotion: emotion.scalar, calm: emotion.calm } : {} } as unknown as tf.TensorContainer;
+    // the signals are the state's own (guarded) emotion scalar and calm flag
+    const signals = emotion ? { emotion: replaced.get(plan.emotion!.scalar)!, calm: replaced.get(plan.emotion!.calm)! } : {};
+    return { state: next, signals, ...(guard ? { finite: guard.ok } : {}) } as unknown as tf.TensorContainer;
   }) as unknown as FusedStepResult<StateValue>;
 }

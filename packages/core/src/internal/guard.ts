@@ -1,6 +1,7 @@
 // The non-finite guard of a composed step, computed on the device: one bool scalar for
-// the whole step, and selects that apply it without reading it back.
+// the whole step, and selects that apply it without reading it back (../finite-guard.ts).
 import * as tf from '@tensorflow/tfjs-core';
+import { allFinite, selectWhere } from '../finite-guard.js';
 import type { Loss, Signals, StateValue, Updates } from '../types.js';
 
 function isTensor(value: unknown): value is tf.Tensor {
@@ -9,41 +10,6 @@ function isTensor(value: unknown): value is tf.Tensor {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !isTensor(value);
-}
-
-/**
- * Whether the loss and every gradient are finite, as one bool scalar. A tensor loss is
- * checked on the device; a number loss is known in JavaScript (no readback either way),
- * as the float32 scalar a step makes of it (so 1e39, which overflows to Infinity, is not finite).
- */
-export function allFinite(loss: Loss | undefined, grads: Updates): tf.Scalar {
-  return tf.tidy(() => {
-    let ok: tf.Tensor =
-      loss === undefined || typeof loss === 'number'
-        ? tf.scalar(loss === undefined || Number.isFinite(Math.fround(loss)), 'bool')
-        : tf.reshape(tf.isFinite(loss), []);
-    for (const g of Object.values(grads)) ok = tf.logicalAnd(ok, tf.all(tf.isFinite(g)));
-    return ok as tf.Scalar;
-  });
-}
-
-/**
- * `where(ok, a, b)` for a bool scalar `ok` and `a`, `b` of one shape.
- *
- * `tf.where` broadcasts its condition with `broadcastTo`, which is the `Tile` kernel;
- * the cpu backend's `Tile` reads its input through `readSync`. Broadcasting the
- * condition with `logicalAnd` instead keeps the select free of reads on every backend.
- * `conditions` caches the broadcast condition per shape within one step.
- */
-export function select(ok: tf.Scalar, a: tf.Tensor, b: tf.Tensor, conditions: Map<string, tf.Tensor>): tf.Tensor {
-  if (a.rank === 0) return tf.where(ok, a, b);
-  const key = a.shape.join(',');
-  let condition = conditions.get(key);
-  if (condition === undefined) {
-    condition = tf.logicalAnd(ok, tf.ones(a.shape, 'bool'));
-    conditions.set(key, condition);
-  }
-  return tf.where(condition, a, b);
 }
 
 function sameKind(a: tf.Tensor, b: tf.Tensor): boolean {
@@ -105,14 +71,14 @@ export function guardStep<S extends StateValue>(
     const conditions = new Map<string, tf.Tensor>();
     for (const [name, u] of Object.entries(result.updates)) {
       const p = params[name];
-      if (p !== undefined) p.assign(select(ok, tf.add(p, u), p, conditions));
+      if (p !== undefined) p.assign(selectWhere(ok, tf.add(p, u), p, conditions));
     }
     const chosen = new Map<tf.Tensor, tf.Tensor>();
     const choose = (next: tf.Tensor, previous: unknown): tf.Tensor => {
       if (!isTensor(previous) || previous === next || !sameKind(previous, next)) return next;
       let out = chosen.get(next);
       if (out === undefined) {
-        out = select(ok, next, previous, conditions);
+        out = selectWhere(ok, next, previous, conditions);
         chosen.set(next, out);
       }
       return out;
