@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   EmosensError,
+  allFinite,
   applyStep,
   collectTensors,
   disposeReplaced,
@@ -16,7 +17,6 @@ import {
   type StateValue,
   type Updates,
 } from '@emosens/core';
-import { allFinite } from './internal/finite.js';
 import { detachTensors, keepTree, leavesWithSegments, mergeState, type Leaf } from './internal/state-tree.js';
 import { decodeWeights, encodeWeights, type DecodedWeights, type NamedTensor } from './internal/weights.js';
 import { getTransformFactory, type FactoryOptions } from './registry.js';
@@ -276,7 +276,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     if (names.length === 0) return;
     const params = this.prepare(names);
 
-    if (typeof loss === 'number' && !Number.isFinite(loss)) {
+    if (typeof loss === 'number' && !Number.isFinite(Math.fround(loss))) {
       this.rejectStep(`the loss is ${loss}`);
       return;
     }
@@ -571,7 +571,7 @@ tf.serialization.registerClass(TransformOptimizer);
  */
 function findNonFinite(loss: Loss | undefined, grads: Updates, describe: boolean): string | undefined {
   const lossTensor = isTensor(loss) ? loss : undefined;
-  const ok = allFinite(lossTensor, grads);
+  const ok = allFinite(loss, grads);
   const fine = ok.dataSync()[0] !== 0;
   ok.dispose();
   if (fine) return undefined;
