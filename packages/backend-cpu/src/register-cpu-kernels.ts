@@ -1,10 +1,13 @@
 import { EmosensError, registerFusedKernel, type FusedKernel } from '@emosens/core';
-import type { Precision } from './internal/options.js';
-import { ADAMW, CPU_BACKEND, EMO_AIRY, EMO_CATS, EMO_SENS } from './kernel-keys.js';
-import { createAdamwCpuKernel } from './kernels/adamw.js';
-import { createEmoAiryCpuKernel } from './kernels/emo-airy.js';
-import { createEmoCatsCpuKernel } from './kernels/emo-cats.js';
-import { createEmoSensCpuKernel } from './kernels/emo-sens.js';
+import { FUSED_KEYS, type FusedKey, type FusedParamSlots } from '@emosens/optimizers';
+import { onCpu, runCpuStep, type LoopFactory } from './internal/cpu-step.js';
+import type { Precision } from './internal/float32.js';
+import { adamwLoop, emoAiryAdamLoop, emoSensAdamLoop } from './kernels/adam.js';
+import { emoAiryFactoredLoop } from './kernels/emo-airy.js';
+import { emoCatsLoop } from './kernels/emo-cats.js';
+
+/** The backend these kernels run on. */
+export const CPU_BACKEND = 'cpu';
 
 /** A fused kernel with the key and backend it registers under (tfjs's `KernelConfig`, for whole steps). */
 export interface FusedKernelConfig {
@@ -24,18 +27,34 @@ export interface CpuKernelOptions {
   readonly precision?: Precision;
 }
 
-/** The fused cpu kernels of this package, one per optimizer key. */
+/** The element loop of one parameter, by the direction and filter the shared plan gives it. */
+function loopFor(slot: FusedParamSlots): LoopFactory {
+  switch (slot.direction) {
+    case 'adam':
+      return slot.filter === 'none' ? adamwLoop : slot.filter === 'squareAbove' ? emoAiryAdamLoop : emoSensAdamLoop;
+    case 'factored':
+      return emoAiryFactoredLoop;
+    case 'lion':
+      return emoCatsLoop;
+  }
+}
+
+/**
+ * The cpu kernel of one reference optimizer: the whole step in one pass over each
+ * parameter's typed arrays (two over the gradient for EmoAiry's matrices), in place.
+ */
+function createCpuKernel(key: FusedKey, precision: Precision): FusedKernel {
+  const name = `${key}/${CPU_BACKEND}`;
+  return { name, supports: onCpu, guardsNonFinite: true, step: (args) => runCpuStep(key, name, precision, loopFor, args) };
+}
+
+/** The fused cpu kernels of this package, one per key of `FUSED_KEYS` (`@emosens/optimizers`). */
 export function cpuKernelConfigs(options: CpuKernelOptions = {}): FusedKernelConfig[] {
   const precision = options.precision ?? 'fast';
   if (precision !== 'fast' && precision !== 'exact') {
     throw new EmosensError('INVALID_OPTION', `registerCpuKernels: option 'precision' must be 'fast' or 'exact', got ${String(precision)}.`);
   }
-  return [
-    { key: EMO_SENS, backendName: CPU_BACKEND, kernel: createEmoSensCpuKernel(precision) },
-    { key: EMO_AIRY, backendName: CPU_BACKEND, kernel: createEmoAiryCpuKernel(precision) },
-    { key: EMO_CATS, backendName: CPU_BACKEND, kernel: createEmoCatsCpuKernel(precision) },
-    { key: ADAMW, backendName: CPU_BACKEND, kernel: createAdamwCpuKernel(precision) },
-  ];
+  return FUSED_KEYS.map((key) => ({ key, backendName: CPU_BACKEND, kernel: createCpuKernel(key, precision) }));
 }
 
 /**

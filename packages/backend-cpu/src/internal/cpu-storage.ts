@@ -47,6 +47,8 @@ export function readValues(backend: MathBackendCPU, t: Tensor): Float32Array {
 export class StepStorage {
   private readonly inputs = new Set<DataId>();
   private readonly claimed = new Set<DataId>();
+  /** Each state tensor that {@link writable} copied, with its copy: the next state holds the copy. */
+  readonly replaced = new Map<Tensor, Tensor>();
 
   constructor(private readonly backend: MathBackendCPU, inputs: readonly (Tensor | undefined)[]) {
     for (const t of inputs) if (t !== undefined) this.inputs.add(t.dataId);
@@ -67,6 +69,7 @@ export class StepStorage {
   /** A tensor with `t`'s values and storage this step may write (see the class). */
   writable<T extends Tensor>(t: T): T {
     const out = this.exclusive(t.dataId) ? t : (this.copyOf(t) as T);
+    if (out !== t) this.replaced.set(t, out);
     this.claimed.add(out.dataId);
     return out;
   }
@@ -94,6 +97,11 @@ export class StepStorage {
   /** The typed array behind a bool tensor returned by {@link writable}. */
   boolValues(t: Tensor): Uint8Array {
     return this.backend.data.get(t.dataId).values as Uint8Array;
+  }
+
+  /** The writable values of a float32 state tensor: `values(writable(t))`. */
+  writableValues(t: Tensor): Float32Array {
+    return this.values(this.writable(t));
   }
 }
 

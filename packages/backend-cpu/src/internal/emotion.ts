@@ -1,11 +1,9 @@
-import { EmosensError, validateLoss, type Loss, type StateValue } from '@emosens/core';
-import type { EmotionState } from '@emosens/emotion';
+import { EmosensError, validateLoss, type Loss } from '@emosens/core';
+import type { FusedEmotionSlots } from '@emosens/optimizers';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { Scalar, Tensor1D } from '@tensorflow/tfjs-core';
 import { readValues, type StepStorage } from './cpu-storage.js';
 import { f } from './float32.js';
-import type { StateReader } from './state-access.js';
-import { advanceStepCount, readStepCount, type StepCount } from './step-count.js';
+import { advanceStepCount } from './step-count.js';
 
 // trackEmotion's defaults, the reference's constants (the optimizers use them as is).
 const SHORT_RATE = f(0.3);
@@ -32,26 +30,6 @@ export function readLoss(backend: MathBackendCPU, loss: Loss | undefined, kernel
   return typeof loss === 'number' ? f(loss) : readValues(backend, loss)[0]!;
 }
 
-/** The emotion state as read before a step: its tensors and the step count's value. */
-export interface ReadEmotionState extends Omit<EmotionState, 'count'> {
-  readonly count: StepCount;
-}
-
-/** The emotion state's tensors, checked against the layout of `trackEmotion().init`. */
-export function readEmotionState(backend: MathBackendCPU, state: StateValue | undefined, read: StateReader): ReadEmotionState {
-  const o = read.object(state, 'emotion');
-  const history = read.tensor(o.history, 'emotion/history') as Tensor1D;
-  if (history.rank !== 1 || history.size < 1) read.fail('emotion/history', 'a non-empty vector');
-  return {
-    count: readStepCount(backend, o.count, 'emotion/count', read),
-    short: read.tensor(o.short, 'emotion/short', []) as Scalar,
-    long: read.tensor(o.long, 'emotion/long', []) as Scalar,
-    scalar: read.tensor(o.scalar, 'emotion/scalar', []) as Scalar,
-    history,
-    calm: read.tensor(o.calm, 'emotion/calm', []) as Scalar,
-  };
-}
-
 /**
  * `trackEmotion`'s update, in place, in float32 as the composed ops round:
  *
@@ -63,31 +41,27 @@ export function readEmotionState(backend: MathBackendCPU, state: StateValue | un
  * count = count + 1      (a float32 scalar tensor, written in place like the others)
  * ```
  *
- * Returns the new state (the same tensors where they could be written in place) and
- * the emotion scalar `s` as a number, for the rest of the step.
+ * `count` is the count's value before the step (`readStepCount`). Every tensor is written
+ * in place where that is safe (`StepStorage.writable`). Returns the emotion scalar `s`, for
+ * the rest of the step.
  */
-export function stepEmotion(storage: StepStorage, state: ReadEmotionState, loss: number): { state: EmotionState; scalar: number } {
-  const short = storage.writable(state.short);
-  const long = storage.writable(state.long);
-  const scalar = storage.writable(state.scalar);
-  const history = storage.writable(state.history);
-  const calm = storage.writable(state.calm);
-  const shortValues = storage.values(short);
-  const longValues = storage.values(long);
-  const first = state.count.value === 0;
+export function stepEmotion(storage: StepStorage, state: FusedEmotionSlots, count: number, loss: number): number {
+  const shortValues = storage.writableValues(state.short);
+  const longValues = storage.writableValues(state.long);
+  const first = count === 0;
   const nextShort = first ? loss : f(f(loss * SHORT_RATE) + f(shortValues[0]! * SHORT_KEEP));
   const nextLong = first ? loss : f(f(loss * LONG_RATE) + f(longValues[0]! * LONG_KEEP));
   const s = f(Math.tanh(f(f(nextShort - nextLong) * GAIN)));
   shortValues[0] = nextShort;
   longValues[0] = nextLong;
-  storage.values(scalar)[0] = s;
-  const h = storage.values(history);
+  storage.writableValues(state.scalar)[0] = s;
+  const h = storage.writableValues(state.history);
   h.copyWithin(0, 1);
   h[h.length - 1] = s;
-  const count = advanceStepCount(storage, state.count);
-  const filled = f(state.count.value + 1) >= h.length;
-  storage.boolValues(calm)[0] = filled && isCalm(h) ? 1 : 0;
-  return { state: { count, short, long, scalar, history, calm }, scalar: s };
+  advanceStepCount(storage, state.count, count);
+  const filled = f(count + 1) >= h.length;
+  storage.boolValues(storage.writable(state.calm))[0] = filled && isCalm(h) ? 1 : 0;
+  return s;
 }
 
 /**

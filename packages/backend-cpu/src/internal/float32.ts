@@ -68,3 +68,33 @@ export function rootCutoff(threshold: number, statistic: 'abs' | 'square'): numb
     ? smallestPassing((x) => f(Math.pow(x, ROOT_POWER)) >= threshold)
     : smallestPassing((x) => f(Math.pow(f(x * x), ROOT_POWER)) > threshold);
 }
+
+/**
+ * How the element loops round. `'exact'`: to float32 after every operation, in the
+ * composed path's order, so fused and composed steps are bit-identical. `'fast'` (the
+ * default): values are float32 when stored and float64 within an entry's arithmetic,
+ * which agrees with the composed path within the golden tolerance and is a few times
+ * faster (every rounding is a conversion on the critical path of the loop).
+ */
+export type Precision = 'fast' | 'exact';
+
+/**
+ * One moving-average step as the composed ops round it: `f(f(prev * keep) + f(x * rate))`
+ * (`tf.add(tf.mul(prev, keep), tf.mul(x, rate))`). Small and monomorphic: V8 inlines it
+ * into the element loops.
+ */
+export function emaExact(prev: number, keep: number, x: number, rate: number): number {
+  return f(f(prev * keep) + f(x * rate));
+}
+
+/**
+ * The end of an Emo update at `'exact'` precision, the composed rounding: the cooled step
+ * `f(u * factor)`, the decay `+ f(q * decay)` (skipped when 0), the learning rate, and the
+ * new parameter: `f(p + f(u * -lr))`, or with a shadow blend (`q` the blended value)
+ * `f(p + f(f(q - p) + f(u * -lr)))`.
+ */
+export function emoFinishExact(pi: number, q: number, blended: boolean, u: number, factor: number, decay: number, negLr: number): number {
+  let v = f(u * factor);
+  if (decay !== 0) v = f(v + f(q * decay));
+  return blended ? f(pi + f(f(q - pi) + f(v * negLr))) : f(pi + f(v * negLr));
+}

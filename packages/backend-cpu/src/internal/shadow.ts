@@ -1,9 +1,8 @@
-import type { StateValue } from '@emosens/core';
+import { EmosensError } from '@emosens/core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
+import type { Tensor } from '@tensorflow/tfjs-core';
 import { readValues, type StepStorage } from './cpu-storage.js';
 import { f } from './float32.js';
-import type { StateReader } from './state-access.js';
 
 /** How far the shadow follows the blended weights (`withShadow`'s default `follow`). */
 export const SHADOW_FOLLOW = f(0.05);
@@ -21,15 +20,10 @@ export function shadowRatio(s: number): number {
   return 0;
 }
 
-/** One parameter's shadow slot (`{ value, taken }`). */
+/** One parameter's shadow slot (`{ value, taken }`, as the shared plan finds it). */
 export interface ShadowSlot {
   readonly value: Tensor;
-  readonly taken: Scalar;
-}
-
-/** A slot as read before the step: its tensors and the `taken` flag's value. */
-export interface ReadShadowSlot extends ShadowSlot {
-  readonly takenValue: 0 | 1;
+  readonly taken: Tensor;
 }
 
 /** What the element loop does with a parameter's shadow this step. */
@@ -41,24 +35,21 @@ export interface ShadowBlend {
   readonly keep: number;
 }
 
-/** Reads and checks one slot, including its `taken` flag (0 or 1, read from cpu memory). */
-export function readShadowSlot(
-  backend: MathBackendCPU,
-  value: StateValue | undefined,
-  path: string,
-  read: StateReader,
-  shape: readonly number[],
-): ReadShadowSlot {
-  const o = read.object(value, path);
-  const taken = read.tensor(o.taken, `${path}/taken`, []) as Scalar;
-  const takenValue = readValues(backend, taken)[0];
-  if (takenValue !== 0 && takenValue !== 1) read.fail(`${path}/taken`, `0 or 1 (got ${takenValue})`);
-  return { value: read.tensor(o.value, `${path}/value`, shape), taken, takenValue };
+/**
+ * The `taken` flag of a slot (0 or 1), read from cpu memory before anything is written;
+ * any other value is refused with `INVALID_STATE`.
+ */
+export function readTaken(backend: MathBackendCPU, slot: ShadowSlot, kernel: string, param: string): 0 | 1 {
+  const v = readValues(backend, slot.taken)[0];
+  if (v !== 0 && v !== 1) {
+    throw new EmosensError('INVALID_STATE', `${kernel}: the shadow's 'taken' flag of '${param}' must be 0 or 1 (got ${v}).`);
+  }
+  return v;
 }
 
 /**
  * `withShadow`'s branches for one parameter, decided in plain JS from the step's
- * ratio and the slot's `taken` flag (read from cpu memory):
+ * ratio and the slot's `taken` flag (read before the step):
  *
  * - ratio 0: nothing changes;
  * - ratio > 0, not taken: `shadow = p` (a copy, no blend), `taken = 1`;
@@ -67,18 +58,36 @@ export function readShadowSlot(
  */
 export function stepShadowSlot(
   storage: StepStorage,
-  slot: ReadShadowSlot,
+  slot: ShadowSlot,
+  taken: 0 | 1,
   params: Float32Array,
   ratio: number,
-): { slot: ShadowSlot; blend: ShadowBlend | undefined } {
-  if (!(ratio > 0)) return { slot: { value: slot.value, taken: slot.taken }, blend: undefined };
-  const value = storage.writable(slot.value);
-  const shadow = storage.values(value);
-  if (slot.takenValue === 0) {
+): ShadowBlend | undefined {
+  if (!(ratio > 0)) return undefined;
+  const shadow = storage.values(storage.writable(slot.value));
+  if (taken === 0) {
     shadow.set(params);
-    const nextTaken = storage.writable(slot.taken);
-    storage.values(nextTaken)[0] = 1;
-    return { slot: { value, taken: nextTaken }, blend: undefined };
+    storage.values(storage.writable(slot.taken))[0] = 1;
+    return undefined;
   }
-  return { slot: { value, taken: slot.taken }, blend: { shadow, weight: ratio, keep: f(1 - ratio) } };
+  return { shadow, weight: ratio, keep: f(1 - ratio) };
+}
+
+/**
+ * Entry `i` of a shadow blend at `'exact'` precision: returns the blended parameter
+ * `q = f(f(p * keep) + f(s * weight))` and moves the shadow to `f(s + f(f(q - s) * 0.05))`.
+ */
+export function blendExact(blend: ShadowBlend, i: number, pi: number): number {
+  const si = blend.shadow[i]!;
+  const q = f(f(pi * blend.keep) + f(si * blend.weight));
+  blend.shadow[i] = f(si + f(f(q - si) * SHADOW_FOLLOW));
+  return q;
+}
+
+/** The same at `'fast'` precision (float64, rounded when the shadow is stored). */
+export function blendFast(shadow: Float32Array, i: number, pi: number, keep: number, weight: number): number {
+  const si = shadow[i]!;
+  const q = pi * keep + si * weight;
+  shadow[i] = si + (q - si) * SHADOW_FOLLOW;
+  return q;
 }

@@ -1,24 +1,7 @@
-import type { FusedKernel, StateValue } from '@emosens/core';
-import type { Tensor } from '@tensorflow/tfjs-core';
+import type { LoopFactory, ParamEntry } from '../internal/cpu-step.js';
 import { Scratch } from '../internal/cpu-storage.js';
-import { onCpu, runEmoStep, type EmoDirection, type EmoStepContext, type ParamEntry } from '../internal/emo-step.js';
-import { readMoments, stepFilteredAdam, type MomentsState } from '../internal/filtered-adam.js';
-import { f, ROOT_POWER } from '../internal/float32.js';
-import { SHADOW_FOLLOW } from '../internal/shadow.js';
-import type { Precision } from '../internal/options.js';
-import { EMO_AIRY } from '../kernel-keys.js';
-
-type Obj = { readonly [key: string]: StateValue };
-
-const name = `${EMO_AIRY}/cpu`;
-
-interface AiryState {
-  readonly raw: Obj;
-  readonly factoredRaw: Obj;
-  /** Row and column averages of the rank >= 2 parameters with gradients, in gradient order. */
-  readonly factored: readonly { readonly row: Tensor; readonly col: Tensor }[];
-  readonly dense: MomentsState;
-}
+import { emaExact, emoFinishExact, f, ROOT_POWER } from '../internal/float32.js';
+import { blendExact, blendFast } from '../internal/shadow.js';
 
 const rowScratch = new Scratch();
 const colScratch = new Scratch();
@@ -44,7 +27,7 @@ type Coefficients = { b1: number; oneMinusB1: number; eps: number; threshold: nu
  * them); at `'fast'` precision the sums are of `g^2`, divided once, and an entry's
  * arithmetic is float64 with `sqrt(R_i*C_j)` as `sqrt(R_i)*sqrt(C_j)`.
  */
-function factoredLoop(e: ParamEntry, rowAvg: Float32Array, colAvg: Float32Array, k: Coefficients, exact: boolean): void {
+function factoredStep(e: ParamEntry, rowAvg: Float32Array, colAvg: Float32Array, k: Coefficients, exact: boolean): void {
   const { b1, oneMinusB1, eps, threshold } = k;
   const g = e.g;
   const rows = rowAvg.length;
@@ -82,12 +65,12 @@ function factoredLoop(e: ParamEntry, rowAvg: Float32Array, colAvg: Float32Array,
   const colPass = colPassScratch.float64(cols);
   for (let i = 0; i < rows; i++) {
     const r = f(f(rowSum[i]!) + eps);
-    rowAvg[i] = f(f(rowAvg[i]! * b1) + f(f(Math.sqrt(r)) * oneMinusB1));
+    rowAvg[i] = emaExact(rowAvg[i]!, b1, f(Math.sqrt(r)), oneMinusB1);
     rowPass[i] = f(Math.pow(r, ROOT_POWER)) > threshold ? 1 : 0;
   }
   for (let j = 0; j < cols; j++) {
     const c = f(f(colSum[j]!) + eps);
-    colAvg[j] = f(f(colAvg[j]! * b1) + f(f(Math.sqrt(c)) * oneMinusB1));
+    colAvg[j] = emaExact(colAvg[j]!, b1, f(Math.sqrt(c)), oneMinusB1);
     colPass[j] = f(Math.pow(c, ROOT_POWER)) > threshold ? 1 : 0;
   }
   if (exact) {
@@ -111,16 +94,9 @@ function factoredUpdateExact(e: ParamEntry, rowAvg: Float32Array, colAvg: Float3
     for (let j = 0; j < cols; j++) {
       const x = o + j;
       const pi = p[x]!;
-      let q = pi;
-      if (blend !== undefined) {
-        const si = blend.shadow[x]!;
-        q = f(f(pi * blend.keep) + f(si * blend.weight));
-        blend.shadow[x] = f(si + f(f(q - si) * SHADOW_FOLLOW));
-      }
-      let u = f(g[x]! / f(f(Math.sqrt(f(ri * colAvg[j]!))) + eps)) * (rp * colPass[j]!);
-      u = f(u * factor);
-      if (decay !== 0) u = f(u + f(q * decay));
-      p[x] = blend === undefined ? f(pi + f(u * negLr)) : f(pi + f(f(q - pi) + f(u * negLr)));
+      const q = blend === undefined ? pi : blendExact(blend, x, pi);
+      const u = f(g[x]! / f(f(Math.sqrt(f(ri * colAvg[j]!))) + eps)) * (rp * colPass[j]!);
+      p[x] = emoFinishExact(pi, q, blend !== undefined, u, factor, decay, negLr);
     }
   }
 }
@@ -150,73 +126,27 @@ function factoredUpdateFast(
     } else {
       for (let j = 0; j < cols; j++) {
         const x = o + j;
-        const si = blend.shadow[x]!;
-        const q = p[x]! * blend.keep + si * blend.weight;
-        blend.shadow[x] = si + (q - si) * SHADOW_FOLLOW;
+        const q = blendFast(blend.shadow, x, p[x]!, blend.keep, blend.weight);
         p[x] = q * keep + (g[x]! / (ri * colRoot[j]! + eps)) * (rowScale * colPass[j]!);
       }
     }
   }
 }
 
-function stepFactored(ctx: EmoStepContext, entries: readonly ParamEntry[], state: AiryState): Obj {
-  const { b1, eps } = ctx.hyper;
+/**
+ * EmoAiry's factored direction (rank >= 2 parameters; the plan's state `[row, col]`):
+ * row/column second moments and the row/column filter. Its vectors and scalars take the
+ * filtered Adam loop (`emoAiryAdamLoop`).
+ */
+export const emoAiryFactoredLoop: LoopFactory = (ctx) => {
   const k: Coefficients = {
-    b1: f(b1),
-    oneMinusB1: f(1 - b1),
-    eps: f(eps),
+    b1: f(ctx.plan.b1),
+    oneMinusB1: f(1 - ctx.plan.b1),
+    eps: f(ctx.plan.eps),
     threshold: ctx.threshold,
     factor: ctx.factor,
     decay: ctx.decay,
     negLr: ctx.negLr,
   };
-  const next: Record<string, StateValue> = {};
-  entries.forEach((e, i) => {
-    const slot = state.factored[i]!;
-    const row = ctx.storage.writable(slot.row);
-    const col = ctx.storage.writable(slot.col);
-    factoredLoop(e, ctx.storage.values(row), ctx.storage.values(col), k, ctx.exact);
-    next[e.name] = { ...(state.factoredRaw[e.name] as Obj), row, col };
-  });
-  return { ...state.factoredRaw, ...next };
-}
-
-const isFactored = (shape: readonly number[]) => shape.length >= 2;
-
-/**
- * EmoAiry's direction: `partition({ factored, dense })` by rank. Rank >= 2 parameters
- * get factored row/column moments and the row/column filter; vectors and scalars get
- * EmoSens's moments with the strict `(g^2)^(1/3)` filter.
- */
-const direction: EmoDirection<AiryState> = {
-  read(value, path, names, shapes, read, backend) {
-    const raw = read.object(value, path);
-    const factoredRaw = read.object(raw.factored, `${path}/factored`);
-    const factored = names.flatMap((n, i) => {
-      const shape = shapes[i]!;
-      if (!isFactored(shape)) return [];
-      const slot = read.object(factoredRaw[n], `${path}/factored/${n}`);
-      return [{
-        row: read.tensor(slot.row, `${path}/factored/${n}/row`, [shape[0]!]),
-        col: read.tensor(slot.col, `${path}/factored/${n}/col`, shape.slice(1)),
-      }];
-    });
-    const denseNames = names.filter((_, i) => !isFactored(shapes[i]!));
-    const denseShapes = shapes.filter((s) => !isFactored(s));
-    const dense = readMoments(raw.dense, `${path}/dense`, denseNames, denseShapes, read, backend);
-    return { raw, factoredRaw, factored, dense };
-  },
-  update(ctx, state) {
-    const factored = stepFactored(ctx, ctx.entries.filter((e) => isFactored(e.shape)), state);
-    const dense = stepFilteredAdam(ctx, ctx.entries.filter((e) => !isFactored(e.shape)), state.dense, 'square');
-    return { ...state.raw, factored, dense };
-  },
+  return (e, [row, col]) => factoredStep(e, row!, col!, k, ctx.exact);
 };
-
-/**
- * EmoAiry on the cpu backend: the whole step of `emoAiry(options)`; factored
- * parameters take two passes over the gradient and one over the parameter, vectors one.
- */
-export function createEmoAiryCpuKernel(precision: Precision): FusedKernel {
-  return { name, supports: onCpu, guardsNonFinite: true, step: (args) => runEmoStep(name, direction, precision, args) };
-}
