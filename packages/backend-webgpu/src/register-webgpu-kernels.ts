@@ -13,7 +13,9 @@ export const WEBGPU_BACKEND = 'webgpu';
  * The fused WebGPU kernel of one reference optimizer. It declines (and the step runs
  * composed) when the backend is not tfjs-backend-webgpu 4.22, when the state does not have
  * the composed optimizer's layout, or when the loss is missing or invalid, so that the
- * composed path raises the usual error.
+ * composed path raises the usual error. It guards non-finite input (`skipNonFinite`) on
+ * the device: a step with NaN or Infinity in the loss or a gradient writes nothing, and
+ * `finite` is a bool scalar computed there (nothing is read back).
  */
 export function createWebGpuKernel(key: FusedKey): FusedKernel {
   const plans = new WeakMap<object, FusedStepPlan>();
@@ -24,6 +26,7 @@ export function createWebGpuKernel(key: FusedKey): FusedKernel {
   };
   return {
     name: `${key}/${WEBGPU_BACKEND}`,
+    guardsNonFinite: true,
     supports(args) {
       const plan = decide(args);
       if (typeof plan === 'string') {

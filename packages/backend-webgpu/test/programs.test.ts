@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdamCountProgram } from '../src/programs/adam-count-program.js';
 import { EmotionProgram } from '../src/programs/emotion-program.js';
 import { FactoredStatsProgram } from '../src/programs/factored-stats-program.js';
+import { FiniteCheckProgram, INPUTS_PER_CHECK } from '../src/programs/finite-check-program.js';
 import { FLAGS_PER_DISPATCH, ShadowFlagsProgram } from '../src/programs/shadow-flags-program.js';
 import { UpdateProgram, type Direction, type Filter } from '../src/programs/update-program.js';
 import { f32, HYPER_BYTES, HYPER_FIELDS, makeShaderSource, packHyper, type FusedProgram } from '../src/internal/wgsl.js';
@@ -10,18 +11,24 @@ import { webgpu } from './webgpu.js';
 
 /** Every program variant a step can dispatch. */
 function allPrograms(): FusedProgram[] {
-  const programs: FusedProgram[] = [new AdamCountProgram(), new FactoredStatsProgram()];
+  const programs: FusedProgram[] = [new AdamCountProgram(), new AdamCountProgram(true), new FactoredStatsProgram(), new FactoredStatsProgram(true)];
   for (const lossFromBuffer of [false, true]) {
-    for (const adamCount of [false, true]) programs.push(new EmotionProgram({ lossFromBuffer, adamCount }));
+    for (const adamCount of [false, true]) {
+      programs.push(new EmotionProgram({ lossFromBuffer, adamCount }));
+      if (!lossFromBuffer) programs.push(new EmotionProgram({ lossFromBuffer, adamCount, guarded: true }));
+    }
   }
-  for (let k = 1; k <= FLAGS_PER_DISPATCH; k++) programs.push(new ShadowFlagsProgram(k));
+  for (let k = 1; k <= FLAGS_PER_DISPATCH; k++) programs.push(new ShadowFlagsProgram(k), new ShadowFlagsProgram(k, true));
+  for (let k = 1; k <= INPUTS_PER_CHECK; k++) programs.push(new FiniteCheckProgram({ inputs: k, loss: false }), new FiniteCheckProgram({ inputs: k, loss: true }));
   const pairs: [Direction, Filter][] = [['adam', 'none'], ['adam', 'absAtLeast'], ['adam', 'squareAbove'], ['lion', 'absAtLeast'], ['factored', 'factored']];
   for (const [direction, filter] of pairs) {
     for (const shadow of [false, true]) {
       for (const decay of [false, true]) {
         const emotion = filter !== 'none';
         if (shadow && !emotion) continue;
-        programs.push(new UpdateProgram({ direction, filter, emotion, shadow, biasCorrection: !emotion, decay }));
+        for (const guarded of [false, true]) {
+          programs.push(new UpdateProgram({ direction, filter, emotion, shadow, biasCorrection: !emotion, decay, guarded }));
+        }
       }
     }
   }
@@ -39,6 +46,20 @@ describe('WGSL programs (no device needed)', () => {
       byKey.set(p.cacheKey, source);
     }
     expect(new Set(byKey.values()).size).toBe(byKey.size);
+  });
+
+  it('no program binds more than the 8 storage buffers WebGPU guarantees per shader stage', () => {
+    for (const p of allPrograms()) expect(p.bindings.length, p.cacheKey).toBeLessThanOrEqual(8);
+  });
+
+  it('the guarded variants differ from the others only where they must: the same code behind a check of the guard', () => {
+    const guarded = new UpdateProgram({ direction: 'factored', filter: 'factored', emotion: true, shadow: true, biasCorrection: false, decay: true, guarded: true });
+    expect(guarded.bindings.map((b) => b.name)).toEqual(['param', 'grad', 'row', 'col', 'mask', 'guard', 'shadowValue', 'shadowTaken']);
+    expect(guarded.getUserCode()).toMatch(/if \(guard\[0\] == 0\) \{ return; \}/);
+    expect(new EmotionProgram({ lossFromBuffer: true, adamCount: true, guarded: true }).bindings.map((b) => b.name)).toEqual([
+      'guard', 'stepCount', 'shortAverage', 'longAverage', 'emotion', 'history', 'calm', 'adamCount',
+    ]);
+    expect(() => new FiniteCheckProgram({ inputs: INPUTS_PER_CHECK + 1, loss: false })).toThrow(/inputs must be an integer/);
   });
 
   it('a program declares that it reads the uniform block exactly when its code does (WGSL drops unused bindings)', () => {

@@ -4,8 +4,11 @@ import type { WebGpuInternals } from './backend-internals.js';
 const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 const scratchCaches = new WeakMap<GPUDevice, Map<string, GPUBuffer>>();
 
-/** What a scratch buffer holds: EmoAiry's row/column masks, or AdamW's bias corrections. */
-export type ScratchPurpose = 'mask' | 'corrections';
+/**
+ * What a scratch buffer holds: EmoAiry's row/column masks, AdamW's bias corrections, or the
+ * guard words of a step with `skipNonFinite` (written by the host, copied to a tensor).
+ */
+export type ScratchPurpose = 'mask' | 'corrections' | 'guard';
 
 /** The compute pipeline of a program on a device, compiled once per cache key. */
 export function getPipeline(device: GPUDevice, program: FusedProgram): GPUComputePipeline {
@@ -26,9 +29,10 @@ export function cachedPipelineCount(device: GPUDevice): number {
 }
 
 /**
- * A storage buffer of `floats` floats kept per device for values that live only within a
- * step (written by one dispatch, read by the next ones). Reusing it across steps is safe:
- * every use is encoded on the same queue, in order.
+ * A storage buffer of `floats` 4-byte words kept per device for values that live only
+ * within a step (written by one dispatch, read by the next ones). Reusing it across steps
+ * is safe: every use is encoded on the same queue, in order, and each step is submitted
+ * before the next one writes it.
  */
 export function scratchBuffer(device: GPUDevice, purpose: ScratchPurpose, floats: number): GPUBuffer {
   let cache = scratchCaches.get(device);
@@ -36,7 +40,8 @@ export function scratchBuffer(device: GPUDevice, purpose: ScratchPurpose, floats
   const key = `${purpose}.${floats}`;
   let buffer = cache.get(key);
   if (!buffer) {
-    buffer = device.createBuffer({ size: Math.max(4, floats * 4), usage: GPUBufferUsage.STORAGE, label: `emosens.${purpose}` });
+    const usage = GPUBufferUsage.STORAGE | (purpose === 'guard' ? GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC : 0);
+    buffer = device.createBuffer({ size: Math.max(4, floats * 4), usage, label: `emosens.${purpose}` });
     cache.set(key, buffer);
   }
   return buffer;
@@ -89,6 +94,14 @@ export class StepRecorder {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, 1);
     this.dispatches += 1;
+  }
+
+  /** Records a copy of `bytes` bytes between buffers, after the dispatches recorded so far. */
+  copy(source: GPUBuffer, sourceOffset: number, target: GPUBuffer, bytes: number): void {
+    const b = this.internals;
+    b.ensureCommandEncoderReady();
+    b.endComputePassEncoder();
+    b.commandEncoder!.copyBufferToBuffer(source, sourceOffset, target, 0, bytes);
   }
 
   /** Ends the pass and submits everything queued so far (tfjs's pending work included). */

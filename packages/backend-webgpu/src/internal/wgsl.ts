@@ -17,7 +17,7 @@ export const WORKGROUP_SIZE = 64;
 export interface StorageBinding {
   readonly name: string;
   readonly access: 'read' | 'read_write';
-  readonly type: 'f32' | 'i32';
+  readonly type: 'f32' | 'i32' | 'u32';
 }
 
 /** A compute program: the tfjs-backend-webgpu shape, with several writable outputs. */
@@ -126,3 +126,20 @@ function factorial(n: number): number {
   for (let k = 2; k <= n; k++) out *= k;
   return out;
 }
+
+/**
+ * The words of the per-step guard buffer of a step with `skipNonFinite` (i32 each):
+ * `ok` (1 until the finite check clears it), the loss's bits (copied from the loss tensor
+ * by the check, or written by the host for a number loss) and the new emotion scalar's
+ * bits (written by the emotion dispatch, read by the later ones in place of the
+ * scalar's own buffer, which keeps every guarded program within 8 storage bindings).
+ */
+export const GUARD = { ok: 0, loss: 1, emotion: 2 } as const;
+/** Words in the guard buffer (padded to 16 bytes). */
+export const GUARD_WORDS = 4;
+
+/** The first statement of a guarded program: nothing is written once the check failed. */
+export const GUARD_RETURN = `if (guard[${GUARD.ok}] == 0) { return; }`;
+
+/** The WGSL expression of the step's emotion scalar in a guarded program. */
+export const GUARDED_EMOTION = `bitcast<f32>(guard[${GUARD.emotion}])`;

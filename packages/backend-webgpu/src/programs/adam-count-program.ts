@@ -1,4 +1,4 @@
-import { EXPM1, type FusedProgram, type StorageBinding } from '../internal/wgsl.js';
+import { EXPM1, GUARD_RETURN, type FusedProgram, type StorageBinding } from '../internal/wgsl.js';
 
 /** Floats in the scratch buffer an {@link AdamCountProgram} writes: `bc1` and `sqrt(bc2)`. */
 export const CORRECTION_FLOATS = 2;
@@ -16,22 +16,29 @@ export const CORRECTION_FLOATS = 2;
  * as `biasCorrection` in @emosens/moments computes them (`ln(b_i)` rounded to float32 in
  * the uniform block). Incrementing the count inside the update dispatches instead would
  * race: every workgroup of every parameter's dispatch would have to read the old count
- * while one of them writes the new one.
+ * while one of them writes the new one. `guarded` (a step with `skipNonFinite`) binds the
+ * guard buffer and writes nothing when the finite check failed.
  */
 export class AdamCountProgram implements FusedProgram {
-  readonly cacheKey = 'emosens.adamCount';
+  readonly cacheKey: string;
   readonly workgroupSize = 1;
-  readonly bindings: readonly StorageBinding[] = [
-    { name: 'count', access: 'read_write', type: 'f32' },
-    { name: 'corrections', access: 'read_write', type: 'f32' },
-  ];
+  readonly bindings: readonly StorageBinding[];
+
+  constructor(readonly guarded = false) {
+    this.cacheKey = `emosens.adamCount${guarded ? '.guarded' : ''}`;
+    this.bindings = [
+      { name: 'count', access: 'read_write', type: 'f32' },
+      { name: 'corrections', access: 'read_write', type: 'f32' },
+      ...(guarded ? [{ name: 'guard', access: 'read', type: 'i32' } as const] : []),
+    ];
+  }
 
   getUserCode(): string {
     return `${EXPM1}
 
 @compute @workgroup_size(1)
 fn main() {
-  let t = count[0] + 1.0;
+${this.guarded ? `  ${GUARD_RETURN}\n` : ''}  let t = count[0] + 1.0;
   count[0] = t;
   corrections[0] = -accurateExpm1(t * hyper.logB1);
   corrections[1] = sqrt(-accurateExpm1(t * hyper.logB2));

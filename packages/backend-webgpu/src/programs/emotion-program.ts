@@ -1,4 +1,4 @@
-import { f32, type FusedProgram, type StorageBinding } from '../internal/wgsl.js';
+import { f32, GUARD, GUARD_RETURN, type FusedProgram, type StorageBinding } from '../internal/wgsl.js';
 
 /** The reference's emotion constants (the defaults of `trackEmotion`). */
 export const EMOTION_CONSTANTS = {
@@ -15,6 +15,13 @@ export interface EmotionVariant {
   readonly lossFromBuffer: boolean;
   /** Also advance Adam's step count (EmoSens, EmoAiry): one invocation, so exactly once per step. */
   readonly adamCount: boolean;
+  /**
+   * The step checks non-finite input (`skipNonFinite`): bind the guard buffer, write
+   * nothing when its `ok` word is 0, read the loss from it (the check copied a tensor
+   * loss there; the host wrote a number loss) and leave the new scalar there for the
+   * later dispatches. `lossFromBuffer` then changes nothing. Default false.
+   */
+  readonly guarded?: boolean;
 }
 
 /**
@@ -32,7 +39,8 @@ export interface EmotionVariant {
  * With `adamCount`, it also advances the optimizer's Adam count (`adamCount <- adamCount + 1`):
  * the Emo optimizers' Adam moments are not bias-corrected, so no update dispatch reads it,
  * and this single invocation is the one place per step that writes it. The loss comes from
- * a buffer or from `hyper.loss`; both choices change the source, so they are in the cache key.
+ * a buffer, from `hyper.loss`, or (guarded) from the guard buffer; each choice changes the
+ * source, so it is in the cache key.
  */
 export class EmotionProgram implements FusedProgram {
   readonly cacheKey: string;
@@ -43,10 +51,16 @@ export class EmotionProgram implements FusedProgram {
 
   constructor(readonly variant: EmotionVariant) {
     const { lossFromBuffer, adamCount } = variant;
-    this.usesHyper = !lossFromBuffer;
-    this.cacheKey = `emosens.emotion.${lossFromBuffer ? 'buffer' : 'uniform'}.${adamCount ? 'adamCount' : 'noAdamCount'}`;
+    const guarded = variant.guarded === true;
+    this.usesHyper = !lossFromBuffer && !guarded;
+    const lossFrom = guarded ? 'guarded' : lossFromBuffer ? 'buffer' : 'uniform';
+    this.cacheKey = `emosens.emotion.${lossFrom}.${adamCount ? 'adamCount' : 'noAdamCount'}`;
     this.bindings = [
-      ...(lossFromBuffer ? [{ name: 'lossValue', access: 'read', type: 'f32' } as const] : []),
+      ...(guarded
+        ? [{ name: 'guard', access: 'read_write', type: 'i32' } as const]
+        : lossFromBuffer
+          ? [{ name: 'lossValue', access: 'read', type: 'f32' } as const]
+          : []),
       { name: 'stepCount', access: 'read_write', type: 'f32' },
       { name: 'shortAverage', access: 'read_write', type: 'f32' },
       { name: 'longAverage', access: 'read_write', type: 'f32' },
@@ -59,6 +73,8 @@ export class EmotionProgram implements FusedProgram {
 
   getUserCode(): string {
     const c = EMOTION_CONSTANTS;
+    const guarded = this.variant.guarded === true;
+    const loss = guarded ? `bitcast<f32>(guard[${GUARD.loss}])` : this.variant.lossFromBuffer ? 'lossValue[0]' : 'hyper.loss';
     return `
 // tanh as tfjs-backend-webgpu computes it, so both paths agree.
 fn emotionTanh(x: f32) -> f32 {
@@ -68,14 +84,14 @@ fn emotionTanh(x: f32) -> f32 {
 
 @compute @workgroup_size(1)
 fn main() {
-  let n = arrayLength(&history);
+${guarded ? `  ${GUARD_RETURN}\n` : ''}  let n = arrayLength(&history);
   // The count is a float32 holding an integer (exact up to 2^24), as on the composed path.
   let seen = stepCount[0];
   let first = seen == 0.0;
   let filled = seen + 1.0 >= f32(n);
   stepCount[0] = seen + 1.0;
 ${this.variant.adamCount ? '  adamCount[0] = adamCount[0] + 1.0;\n' : ''}
-  let loss = ${this.variant.lossFromBuffer ? 'lossValue[0]' : 'hyper.loss'};
+  let loss = ${loss};
   var shortNext = loss;
   var longNext = loss;
   if (!first) {
@@ -86,7 +102,7 @@ ${this.variant.adamCount ? '  adamCount[0] = adamCount[0] + 1.0;\n' : ''}
   shortAverage[0] = shortNext;
   longAverage[0] = longNext;
   emotion[0] = s;
-
+${guarded ? `  guard[${GUARD.emotion}] = bitcast<i32>(s);\n` : ''}
   for (var k = 0u; k + 1u < n; k = k + 1u) {
     history[k] = history[k + 1u];
   }

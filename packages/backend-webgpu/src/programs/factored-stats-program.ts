@@ -1,4 +1,4 @@
-import { ELEMENTWISE_MAIN, f32, FILTER_BASE, FILTER_POWER, FLAT_INDEX, WORKGROUP_SIZE, type FusedProgram, type StorageBinding } from '../internal/wgsl.js';
+import { ELEMENTWISE_MAIN, f32, FILTER_BASE, FILTER_POWER, FLAT_INDEX, GUARD_RETURN, GUARDED_EMOTION, WORKGROUP_SIZE, type FusedProgram, type StorageBinding } from '../internal/wgsl.js';
 
 /**
  * EmoAiry's factored statistics of one matrix gradient `g` of shape `[d0, C]` (C the
@@ -11,18 +11,25 @@ import { ELEMENTWISE_MAIN, f32, FILTER_BASE, FILTER_POWER, FLAT_INDEX, WORKGROUP
  *
  * with `thr = 1e-4 (1 + |s|)`. Each invocation owns its row or column, so the row and
  * column moments are updated in place without races; the masks go to a scratch buffer
- * of `d0 + C` floats that {@link UpdateProgram} reads in the next dispatch.
+ * of `d0 + C` floats that {@link UpdateProgram} reads in the next dispatch. `guarded` (a
+ * step with `skipNonFinite`) binds the guard buffer in place of the emotion scalar (which
+ * it reads from there) and writes nothing when the finite check failed.
  */
 export class FactoredStatsProgram implements FusedProgram {
-  readonly cacheKey = 'emosens.factoredStats';
+  readonly cacheKey: string;
   readonly workgroupSize = WORKGROUP_SIZE;
-  readonly bindings: readonly StorageBinding[] = [
-    { name: 'grad', access: 'read', type: 'f32' },
-    { name: 'row', access: 'read_write', type: 'f32' },
-    { name: 'col', access: 'read_write', type: 'f32' },
-    { name: 'mask', access: 'read_write', type: 'f32' },
-    { name: 'emotion', access: 'read', type: 'f32' },
-  ];
+  readonly bindings: readonly StorageBinding[];
+
+  constructor(readonly guarded = false) {
+    this.cacheKey = `emosens.factoredStats${guarded ? '.guarded' : ''}`;
+    this.bindings = [
+      { name: 'grad', access: 'read', type: 'f32' },
+      { name: 'row', access: 'read_write', type: 'f32' },
+      { name: 'col', access: 'read_write', type: 'f32' },
+      { name: 'mask', access: 'read_write', type: 'f32' },
+      guarded ? { name: 'guard', access: 'read', type: 'i32' } : { name: 'emotion', access: 'read', type: 'f32' },
+    ];
+  }
 
   getUserCode(): string {
     return `${FLAT_INDEX}
@@ -31,7 +38,7 @@ ${ELEMENTWISE_MAIN}
   let rows = arrayLength(&row);
   let columns = arrayLength(&col);
   if (i >= rows + columns) { return; }
-  let threshold = (abs(emotion[0]) + 1.0) * ${f32(FILTER_BASE)};
+${this.guarded ? `  ${GUARD_RETURN}\n` : ''}  let threshold = (abs(${this.guarded ? GUARDED_EMOTION : 'emotion[0]'}) + 1.0) * ${f32(FILTER_BASE)};
   var sum = 0.0;
   if (i < rows) {
     for (var j = 0u; j < columns; j = j + 1u) {

@@ -5,6 +5,8 @@ import {
   FILTER_BASE,
   FILTER_POWER,
   FLAT_INDEX,
+  GUARD_RETURN,
+  GUARDED_EMOTION,
   SHADOW_FOLLOW,
   SHADOW_RATIO,
   WORKGROUP_SIZE,
@@ -32,6 +34,12 @@ export interface UpdateVariant {
   readonly biasCorrection: boolean;
   /** Decoupled weight decay is on (`weightDecay > 0`). */
   readonly decay: boolean;
+  /**
+   * The step checks non-finite input (`skipNonFinite`): bind the guard buffer (in place
+   * of the emotion scalar, which is then read from it) and write nothing when the finite
+   * check failed. Default false.
+   */
+  readonly guarded?: boolean;
 }
 
 /**
@@ -52,6 +60,7 @@ export interface UpdateVariant {
  *
  * The shadow's `taken` flag is read here and updated afterwards by
  * {@link ShadowFlagsProgram}: writing it here would race with the other workgroups.
+ * Guarded (`skipNonFinite`), it writes nothing when the step's finite check failed.
  */
 export class UpdateProgram implements FusedProgram {
   readonly cacheKey: string;
@@ -60,7 +69,8 @@ export class UpdateProgram implements FusedProgram {
 
   constructor(readonly variant: UpdateVariant) {
     const v = variant;
-    this.cacheKey = `emosens.update.${v.direction}.${v.filter}.${+v.emotion}${+v.shadow}${+v.biasCorrection}${+v.decay}`;
+    const guarded = v.guarded === true;
+    this.cacheKey = `emosens.update.${v.direction}.${v.filter}.${+v.emotion}${+v.shadow}${+v.biasCorrection}${+v.decay}${guarded ? '.guarded' : ''}`;
     const rw = (name: string): StorageBinding => ({ name, access: 'read_write', type: 'f32' });
     const read = (name: string): StorageBinding => ({ name, access: 'read', type: 'f32' });
     const state: StorageBinding[] =
@@ -71,7 +81,7 @@ export class UpdateProgram implements FusedProgram {
       ...state,
       ...(v.filter === 'factored' ? [read('mask')] : []),
       ...(v.biasCorrection ? [read('corrections')] : []),
-      ...(v.emotion ? [read('emotion')] : []),
+      ...(guarded ? [{ name: 'guard', access: 'read', type: 'i32' } as const] : v.emotion ? [read('emotion')] : []),
       ...(v.shadow ? [rw('shadowValue'), read('shadowTaken')] : []),
     ];
   }
@@ -81,9 +91,10 @@ export class UpdateProgram implements FusedProgram {
     const lines: string[] = [];
     const add = (line: string) => lines.push(`  ${line}`);
     add('if (i >= arrayLength(&param)) { return; }');
+    if (v.guarded === true) add(GUARD_RETURN);
     add('let g = grad[i];');
     add('let p = param[i];');
-    if (v.emotion) add('let a = abs(emotion[0]);');
+    if (v.emotion) add(`let a = abs(${v.guarded === true ? GUARDED_EMOTION : 'emotion[0]'});`);
     if (v.shadow) {
       add('let ratio = shadowRatio(a);');
       add('let isActive = select(0.0, 1.0, ratio > 0.0);');
