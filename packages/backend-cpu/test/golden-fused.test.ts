@@ -37,7 +37,7 @@ describe.skipIf('reason' in found).each(['fast', 'exact'] as const)('golden traj
 
   for (const loaded of cases) {
     const label = 'golden' in loaded ? loaded.golden.case : path.basename(loaded.file);
-    it(`${label}: every step on the fused path matches the reference`, () => {
+    it(`${label}: every step on the fused path matches the reference`, async () => {
       if (!('golden' in loaded)) throw new Error(`malformed: ${loaded.error}`);
       const golden = loaded.golden;
       const transform = optimizerFor(familyOf(golden.case), golden.hyper ?? {});
@@ -45,9 +45,10 @@ describe.skipIf('reason' in found).each(['fast', 'exact'] as const)('golden traj
       expect(key).toBeDefined();
       const before = tf.memory().numTensors;
       const callsBefore = calls.get(key!) ?? 0;
-      const result = runCase(golden, { transform });
+      const result = await runCase(golden, { transform });
       expect(describeResult(result)).toBe(`${golden.case}: pass`);
       expect(result.steps).toBe(golden.steps.length);
+      expect([...result.paths]).toEqual(['fused']);
       // every step of the case ran on the fused kernel
       expect((calls.get(key!) ?? 0) - callsBefore).toBe(golden.steps.length);
       expect(tf.memory().numTensors).toBe(before);

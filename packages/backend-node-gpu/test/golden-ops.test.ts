@@ -29,14 +29,15 @@ describe.skipIf(golden.reason !== undefined)('the golden suite through the tfjs-
 
   for (const loaded of golden.cases) {
     const label = 'golden' in loaded ? loaded.golden.case : path.basename(loaded.file);
-    it(`${label}: every step, the scalar and calm signal, and the final state, on the fused path`, () => {
+    it(`${label}: every step, the scalar and calm signal, and the final state, on the fused path`, async () => {
       if (!('golden' in loaded)) throw new Error(`malformed: ${loaded.error}`);
       const key = { emosens: 'emoSens', emoairy: 'emoAiry', emocats: 'emoCats', adam: 'adamw', adamw: 'adamw' }[loaded.golden.case.split('-')[0]!]!;
       const before = tf.memory().numTensors;
       const callsBefore = calls.get(key) ?? 0;
-      const result = runCase(loaded.golden);
+      const result = await runCase(loaded.golden);
       expect(describeResult(result)).toBe(`${loaded.golden.case}: pass`);
       expect((calls.get(key) ?? 0) - callsBefore).toBe(loaded.golden.steps.length);
+      expect([...result.paths]).toEqual(['fused']);
       expect(tf.memory().numTensors).toBe(before);
     });
   }

@@ -28,7 +28,9 @@ describe('loadNodeGpu', () => {
         try {
           for (const loaded of golden.cases) {
             if (!('golden' in loaded)) throw new Error(`malformed: ${loaded.error}`);
-            expect(describeResult(runCase(loaded.golden))).toBe(`${loaded.golden.case}: pass`);
+            const result = await runCase(loaded.golden, { fused });
+            expect(describeResult(result)).toBe(`${loaded.golden.case}: pass`);
+            expect([...result.paths]).toEqual([fused ? 'fused' : 'composed']);
           }
         } finally {
           unregister();

@@ -2,9 +2,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findGoldenDir, listCaseFiles, loadCase } from '@emosens/golden';
+import { describeResult, findGoldenDir, listCaseFiles, loadCase, runCase } from '@emosens/golden';
 import { lastWebGpuDecline, registerWebGpuKernels } from '../src/index.js';
-import { replayCase } from './golden-replay.js';
 import { webgpu } from './webgpu.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -29,9 +28,10 @@ describe.skipIf(!webgpu.ok || 'reason' in found)('the golden suite on the webgpu
       it(`${label}, ${fused ? 'fused' : 'composed'}: every step, the scalar and calm signal, and the final state`, async () => {
         if (!('golden' in loaded)) throw new Error(`malformed: ${loaded.error}`);
         const before = tf.memory().numTensors;
-        const replay = await replayCase(loaded.golden, { fused, tensorLossOnEvenSteps: true });
-        expect(replay.line).toBe(`${loaded.golden.case}: pass`);
-        expect([...replay.paths], fused ? `declined: ${lastWebGpuDecline()}` : '').toEqual([fused ? 'fused' : 'composed']);
+        const result = await runCase(loaded.golden, { fused, tensorLossOnEvenSteps: true });
+        expect(describeResult(result)).toBe(`${loaded.golden.case}: pass`);
+        expect(result.steps).toBe(loaded.golden.steps.length);
+        expect([...result.paths], fused ? `declined: ${lastWebGpuDecline()}` : '').toEqual([fused ? 'fused' : 'composed']);
         expect(tf.memory().numTensors).toBe(before);
       });
     }

@@ -22,7 +22,7 @@ async function main(argv: string[]): Promise<number> {
   tf.env().set('IS_NODE', false);
   await tf.setBackend('cpu');
   try {
-    const report = runDirectory(dir, { onLine: (line) => console.log(line) });
+    const report = await runDirectory(dir, { onLine: (line) => console.log(line) });
     return report.failed > 0 ? 1 : 0;
   } catch (e) {
     if (e instanceof GoldenFormatError) {

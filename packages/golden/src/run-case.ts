@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
+import { statefulOptimizer, type GradientTransformation, type StatefulOptimizer, type StateValue, type StepPath } from '@emosens/core';
 import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { GoldenFormatError, type GoldenCase, type GoldenHyper } from './format.js';
@@ -52,21 +52,22 @@ type Obj = Record<string, unknown>;
 const at = (value: unknown, ...path: string[]): unknown =>
   path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Obj)[k] : undefined), value);
 
-/**
- * The reference's per-parameter state (`exp_avg`, `exp_avg_sq`, `exp_avg_r`, `exp_avg_c`,
- * `shadow`, `step`) found in an emosens optimizer's state. Keys the optimizer does not
- * keep for that parameter are absent; `shadow` is present only once taken.
- */
-export function referenceState(family: Family, state: StateValue, param: string): Record<string, tf.Tensor | number> {
-  const out: Record<string, tf.Tensor | number> = {};
+/** The reference's keys found in an optimizer's state, and the shadow slot (taken or not). */
+interface LocatedState {
+  readonly values: Record<string, tf.Tensor | number>;
+  readonly shadow?: { readonly value: tf.Tensor; readonly taken: tf.Tensor };
+}
+
+function locateReferenceState(family: Family, state: StateValue, param: string): LocatedState {
+  const values: Record<string, tf.Tensor | number> = {};
   const put = (key: string, v: unknown) => {
-    if (v !== undefined) out[key] = v as tf.Tensor | number;
+    if (v !== undefined) values[key] = v as tf.Tensor | number;
   };
   if (family === 'adam' || family === 'adamw') {
     put('step', at(state, 'moments', 'count'));
     put('exp_avg', at(state, 'moments', 'mu', param));
     put('exp_avg_sq', at(state, 'moments', 'nu', param));
-    return out;
+    return { values };
   }
   const step = at(state, 'step') as Obj;
   const shadowed = step && 'shadow' in step && 'inner' in step;
@@ -83,16 +84,21 @@ export function referenceState(family: Family, state: StateValue, param: string)
   } else {
     put('exp_avg', at(direction, '0', param));
   }
-  if (shadowed) {
-    const slot = at(step, 'shadow', param) as { value: tf.Tensor; taken: tf.Tensor } | undefined;
-    if (slot && slot.taken.dataSync()[0] === 1) out.shadow = slot.value;
-  }
-  return out;
+  const slot = shadowed ? (at(step, 'shadow', param) as { value: tf.Tensor; taken: tf.Tensor } | undefined) : undefined;
+  return slot ? { values, shadow: slot } : { values };
 }
 
-/** `tf.tidy` for a function returning plain data. */
-function tidyResult<T>(fn: () => T): T {
-  return tf.tidy(fn as () => tf.TensorContainer) as T;
+/**
+ * The reference's per-parameter state (`exp_avg`, `exp_avg_sq`, `exp_avg_r`, `exp_avg_c`,
+ * `shadow`, `step`) found in an emosens optimizer's state. Keys the optimizer does not
+ * keep for that parameter are absent; `shadow` is present only once taken (this reads
+ * the taken flag back synchronously).
+ */
+export function referenceState(family: Family, state: StateValue, param: string): Record<string, tf.Tensor | number> {
+  const located = locateReferenceState(family, state, param);
+  const out = { ...located.values };
+  if (located.shadow && located.shadow.taken.dataSync()[0] === 1) out.shadow = located.shadow.value;
+  return out;
 }
 
 /** Where a run first left the recording. */
@@ -110,11 +116,17 @@ export interface CaseResult {
   readonly name: string;
   readonly steps: number;
   readonly mismatch?: Mismatch;
+  /** The paths the steps took (`fused` and/or `composed`). */
+  readonly paths: ReadonlySet<StepPath>;
 }
 
 export interface RunCaseOptions {
   /** Override the transform built for the case (e.g. to test a fused path). */
   readonly transform?: GradientTransformation<StateValue>;
+  /** Allow a registered fused kernel to run the steps (default true, as `statefulOptimizer`). */
+  readonly fused?: boolean;
+  /** Hand the loss as a scalar tensor on even steps (0, 2, ...), a number on odd ones (default false). */
+  readonly tensorLossOnEvenSteps?: boolean;
 }
 
 function firstDifference(actual: ArrayLike<number>, expected: readonly number[], tol: { rtol: number; atol: number }): number {
@@ -130,59 +142,74 @@ function firstDifference(actual: ArrayLike<number>, expected: readonly number[],
 /**
  * Replays a recording: the same initial parameters, gradients and losses, step by step,
  * comparing every step's parameters, emotion scalar and calm signal, and the final
- * state, within the recording's tolerance. Stops at the first difference.
+ * state, within the recording's tolerance. Stops at the first difference. Values are
+ * read with `await tensor.data()`, so it runs on backends without synchronous reads
+ * (webgpu in Node) too. Every tensor it creates is released, pass or fail.
  */
-export function runCase(golden: GoldenCase, options: RunCaseOptions = {}): CaseResult {
+export async function runCase(golden: GoldenCase, options: RunCaseOptions = {}): Promise<CaseResult> {
   const family = familyOf(golden.case);
   const tol = golden.tolerance;
-  return tidyResult((): CaseResult => {
-    const transform = options.transform ?? optimizerFor(family, golden.hyper ?? {});
-    const params: Record<string, tf.Tensor> = {};
+  const paths = new Set<StepPath>();
+  const done = (steps: number, mismatch?: Mismatch): CaseResult => ({ name: golden.case, steps, ...(mismatch ? { mismatch } : {}), paths });
+  const transform = options.transform ?? optimizerFor(family, golden.hyper ?? {});
+  const params: Record<string, tf.Tensor> = {};
+  let opt: StatefulOptimizer | undefined;
+  try {
     for (const [name, p] of Object.entries(golden.params)) params[name] = tf.tensor(p.values as number[], p.shape as number[], 'float32');
-    const opt = statefulOptimizer(transform, params);
-    try {
-      for (let t = 0; t < golden.steps.length; t++) {
-        const step = golden.steps[t]!;
-        const grads: Record<string, tf.Tensor> = {};
+    opt = statefulOptimizer(transform, params, options.fused !== undefined ? { fused: options.fused } : {});
+    for (let t = 0; t < golden.steps.length; t++) {
+      const step = golden.steps[t]!;
+      const grads: Record<string, tf.Tensor> = {};
+      const loss = options.tensorLossOnEvenSteps && t % 2 === 0 ? tf.scalar(step.loss) : step.loss;
+      try {
         for (const [name, p] of Object.entries(golden.params)) grads[name] = tf.tensor(step.grads[name] as number[], p.shape as number[], 'float32');
-        opt.step(grads, { loss: step.loss });
-        tf.dispose(Object.values(grads));
-        for (const name of Object.keys(golden.params)) {
-          const actual = opt.params[name]!.dataSync();
-          const expected = step.expected[name]!;
-          const i = firstDifference(actual, expected, tol);
-          if (i >= 0) return { name: golden.case, steps: t + 1, mismatch: { step: t, what: name, index: i, expected: expected[i]!, actual: actual[i]! } };
-        }
-        if (step.scalar !== undefined) {
-          const s = opt.readSignal('emotion');
-          if (s === undefined || firstDifference([s], [step.scalar], tol) >= 0) {
-            return { name: golden.case, steps: t + 1, mismatch: { step: t, what: 'scalar', index: 0, expected: step.scalar, actual: s ?? 'missing' } };
-          }
-        }
-        if (step.should_stop !== undefined) {
-          const calm = opt.readSignal('calm');
-          if (calm === undefined || Boolean(calm) !== step.should_stop) {
-            return { name: golden.case, steps: t + 1, mismatch: { step: t, what: 'should_stop', index: 0, expected: step.should_stop, actual: calm === undefined ? 'missing' : Boolean(calm) } };
-          }
+        opt.step(grads, { loss });
+      } finally {
+        tf.dispose([...Object.values(grads), ...(typeof loss === 'number' ? [] : [loss])]);
+      }
+      if (opt.path !== undefined) paths.add(opt.path);
+      for (const name of Object.keys(golden.params)) {
+        const actual = await opt.params[name]!.data();
+        const expected = step.expected[name]!;
+        const i = firstDifference(actual, expected, tol);
+        if (i >= 0) return done(t + 1, { step: t, what: name, index: i, expected: expected[i]!, actual: actual[i]! });
+      }
+      if (step.scalar !== undefined) {
+        const s = await readScalar(opt.signals.emotion);
+        if (s === undefined || firstDifference([s], [step.scalar], tol) >= 0) {
+          return done(t + 1, { step: t, what: 'scalar', index: 0, expected: step.scalar, actual: s ?? 'missing' });
         }
       }
-      const mismatch = compareFinalState(golden, family, opt.state);
-      return { name: golden.case, steps: golden.steps.length, ...(mismatch ? { mismatch } : {}) };
-    } finally {
-      opt.dispose();
+      if (step.should_stop !== undefined) {
+        const value = await readScalar(opt.signals.calm);
+        const calm = value === undefined ? undefined : Boolean(value);
+        if (calm !== step.should_stop) {
+          return done(t + 1, { step: t, what: 'should_stop', index: 0, expected: step.should_stop, actual: calm ?? 'missing' });
+        }
+      }
     }
-  });
+    return done(golden.steps.length, await compareFinalState(golden, family, opt.state));
+  } finally {
+    opt?.dispose();
+    tf.dispose(Object.values(params));
+  }
 }
 
-function compareFinalState(golden: GoldenCase, family: Family, state: StateValue): Mismatch | undefined {
+async function readScalar(signal: tf.Tensor | undefined): Promise<number | undefined> {
+  return signal === undefined ? undefined : (await signal.data())[0];
+}
+
+async function compareFinalState(golden: GoldenCase, family: Family, state: StateValue): Promise<Mismatch | undefined> {
   for (const [param, expectedState] of Object.entries(golden.final_state ?? {})) {
-    const ours = referenceState(family, state, param);
+    const located = locateReferenceState(family, state, param);
+    const ours = { ...located.values };
+    if (located.shadow && (await located.shadow.taken.data())[0] === 1) ours.shadow = located.shadow.value;
     for (const [key, expected] of Object.entries(expectedState)) {
       const value = ours[key];
       if (value === undefined) {
         return { step: 'final', what: `state.${param}.${key}`, index: 0, expected: expected[0] ?? 0, actual: 'missing' };
       }
-      const actual = typeof value === 'number' ? [value] : value.dataSync();
+      const actual = typeof value === 'number' ? [value] : await value.data();
       const i = firstDifference(actual, expected, golden.tolerance);
       if (i >= 0) return { step: 'final', what: `state.${param}.${key}`, index: i, expected: expected[i] ?? 'missing', actual: actual[i] ?? 'missing' };
     }

@@ -46,7 +46,7 @@ export interface DirectoryReport {
 }
 
 /** Runs every recording of a directory, one line per case, then `N passed, M failed`. */
-export function runDirectory(dir: string, options: RunCaseOptions & { onLine?: (line: string) => void } = {}): DirectoryReport {
+export async function runDirectory(dir: string, options: RunCaseOptions & { onLine?: (line: string) => void } = {}): Promise<DirectoryReport> {
   const lines: string[] = [];
   const results: CaseResult[] = [];
   const emit = (line: string) => {
@@ -64,7 +64,7 @@ export function runDirectory(dir: string, options: RunCaseOptions & { onLine?: (
     }
     let result: CaseResult;
     try {
-      result = runCase(loaded.golden, options);
+      result = await runCase(loaded.golden, options);
     } catch (e) {
       failed += 1;
       emit(`${loaded.golden.case}: error: ${(e as Error).message}`);

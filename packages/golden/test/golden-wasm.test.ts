@@ -24,10 +24,10 @@ describe.skipIf('reason' in found)('golden trajectories on the wasm backend', ()
 
   for (const loaded of cases) {
     const label = 'golden' in loaded ? loaded.golden.case : path.basename(loaded.file);
-    it(`${label} passes on wasm`, () => {
+    it(`${label} passes on wasm`, async () => {
       if (!('golden' in loaded)) throw new Error(`malformed: ${loaded.error}`);
       expect(tf.getBackend()).toBe('wasm');
-      expect(describeResult(runCase(loaded.golden))).toBe(`${loaded.golden.case}: pass`);
+      expect(describeResult(await runCase(loaded.golden))).toBe(`${loaded.golden.case}: pass`);
     });
   }
 });

@@ -25,10 +25,10 @@ describe.skipIf('reason' in found)('golden trajectories of the PyTorch reference
 
   for (const loaded of cases) {
     const label = 'golden' in loaded ? loaded.golden.case : path.basename(loaded.file);
-    it(`${label}: every step's parameters, scalar and calm signal, and the final state`, () => {
+    it(`${label}: every step's parameters, scalar and calm signal, and the final state`, async () => {
       if (!('golden' in loaded)) throw new Error(`malformed: ${loaded.error}`);
       const before = tf.memory().numTensors;
-      const result = runCase(loaded.golden);
+      const result = await runCase(loaded.golden);
       expect(describeResult(result)).toBe(`${loaded.golden.case}: pass`);
       expect(result.steps).toBe(loaded.golden.steps.length);
       expect(tf.memory().numTensors).toBe(before);

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { statefulOptimizer } from '@emosens/core';
+import { applyUpdates, disposeReplaced, registerFusedKernel, runTransform, statefulOptimizer } from '@emosens/core';
 import { describe, expect, it } from 'vitest';
-import { GoldenFormatError, optimizerFor, parseCase, runDirectory, type GoldenCase } from '../src/index.js';
+import { describeResult, GoldenFormatError, optimizerFor, parseCase, runCase, runDirectory, type GoldenCase } from '../src/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -14,12 +14,16 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 function makeRecording(name = 'emosens-mini'): GoldenCase {
   const shape = [2, 3];
   const init = [0.5, -0.25, 1, -1, 0.75, 0.1];
-  const opt = statefulOptimizer(optimizerFor('emosens', { lr: 0.01 }), { w: tf.tensor(init, shape) });
+  const w = tf.tensor(init, shape);
+  const opt = statefulOptimizer(optimizerFor('emosens', { lr: 0.01 }), { w });
+  w.dispose();
   const steps = [];
   for (let t = 0; t < 5; t++) {
     const grads = init.map((x, i) => Math.sin(x * (t + 1) + i));
     const loss = 1 / (t + 1);
-    opt.step({ w: tf.tensor(grads, shape) }, { loss });
+    const g = tf.tensor(grads, shape);
+    opt.step({ w: g }, { loss });
+    g.dispose();
     steps.push({ loss, grads: { w: grads }, expected: { w: Array.from(opt.params.w!.dataSync()) }, scalar: opt.readSignal('emotion')!, should_stop: false });
   }
   opt.dispose();
@@ -35,26 +39,26 @@ function writeDir(files: Record<string, unknown>): string {
 }
 
 describe('golden runner', () => {
-  it('passes a faithful recording and names the first step, parameter and index that differ', () => {
+  it('passes a faithful recording and names the first step, parameter and index that differ', async () => {
     const good = makeRecording('emosens-good');
     const bad = structuredClone(makeRecording('emosens-bad')) as unknown as { steps: Array<{ expected: { w: number[] } }> };
     bad.steps[3]!.expected.w[4]! += 0.5;
-    const report = runDirectory(writeDir({ 'a.json': good, 'b.json': bad }));
+    const report = await runDirectory(writeDir({ 'a.json': good, 'b.json': bad }));
     expect(report.lines[0]).toBe('emosens-good: pass');
     expect(report.lines[1]).toMatch(/^emosens-bad: FAIL at step 3, w\[4\]: expected [-0-9.e]+, actual [-0-9.e]+$/);
     expect(report.lines.at(-1)).toBe('1 passed, 1 failed');
   });
 
-  it('reports a wrong emotion scalar and calm signal', () => {
+  it('reports a wrong emotion scalar and calm signal', async () => {
     const rec = structuredClone(makeRecording()) as unknown as { steps: Array<{ scalar: number; should_stop: boolean }> };
     rec.steps[1]!.scalar += 0.1;
-    expect(runDirectory(writeDir({ 'x.json': rec })).lines[0]).toMatch(/FAIL at step 1, scalar\[0\]/);
+    expect((await runDirectory(writeDir({ 'x.json': rec }))).lines[0]).toMatch(/FAIL at step 1, scalar\[0\]/);
     const calm = structuredClone(makeRecording()) as unknown as { steps: Array<{ should_stop: boolean }> };
     calm.steps[2]!.should_stop = true;
-    expect(runDirectory(writeDir({ 'x.json': calm })).lines[0]).toMatch(/FAIL at step 2, should_stop\[0\]: expected true, actual false/);
+    expect((await runDirectory(writeDir({ 'x.json': calm }))).lines[0]).toMatch(/FAIL at step 2, should_stop\[0\]: expected true, actual false/);
   });
 
-  it('reads index.json when present, and reports malformed files clearly', () => {
+  it('reads index.json when present, and reports malformed files clearly', async () => {
     const dir = writeDir({
       'index.json': [{ file: 'ok.json' }, { file: 'bad.json' }, { file: 'notjson.json' }],
       'ok.json': makeRecording(),
@@ -62,18 +66,71 @@ describe('golden runner', () => {
       'notjson.json': '{ nope',
       'ignored.json': makeRecording('not-listed'),
     });
-    const report = runDirectory(dir);
+    const report = await runDirectory(dir);
     expect(report.lines).toHaveLength(4);
     expect(report.lines[1]).toBe("bad: malformed: bad.json: 'params.w.values' must have 6 values for shape [2, 3], has 2.");
     expect(report.lines[2]).toMatch(/^notjson: malformed: not valid JSON/);
     expect(report.lines[3]).toBe('1 passed, 2 failed');
   });
 
-  it('parseCase names the field, and unknown families are refused', () => {
+  it('parseCase names the field, and unknown families are refused', async () => {
     expect(() => parseCase({ ...makeRecording(), steps: [] }, 'f.json')).toThrowError(GoldenFormatError);
     expect(() => parseCase({ ...makeRecording(), steps: [] }, 'f.json')).toThrowError("f.json: 'steps' must be a non-empty array.");
-    const report = runDirectory(writeDir({ 'x.json': makeRecording('sgd-1') }));
+    const report = await runDirectory(writeDir({ 'x.json': makeRecording('sgd-1') }));
     expect(report.lines[0]).toMatch(/sgd-1: error: case 'sgd-1': its name must start with one of/);
+  });
+
+  it('runCase records the path each step took, honours `fused`, and hands the loss as a tensor on even steps', async () => {
+    const rec = makeRecording();
+    const transform = optimizerFor('emosens', { lr: 0.01 });
+    const key = transform.fused?.key;
+    expect(key).toBeDefined();
+    // A stand-in fused kernel: the composed transform run as one step, counted.
+    const losses: string[] = [];
+    const unregister = registerFusedKernel(key!, 'cpu', {
+      name: 'golden-test-kernel',
+      step: ({ params, grads, state, loss }) => {
+        losses.push(typeof loss === 'number' ? 'number' : 'tensor');
+        const r = runTransform(transform, params, state, grads, loss === undefined ? {} : { loss });
+        applyUpdates(params, r.updates);
+        disposeReplaced(r.updates, grads, r.state, r.signals, params, loss);
+        return { state: r.state, signals: r.signals };
+      },
+    });
+    try {
+      const before = tf.memory().numTensors;
+      const composed = await runCase(rec, { fused: false, tensorLossOnEvenSteps: true });
+      expect(describeResult(composed)).toBe('emosens-mini: pass');
+      expect([...composed.paths]).toEqual(['composed']);
+      expect(losses).toEqual([]);
+      const fused = await runCase(rec, { tensorLossOnEvenSteps: true });
+      expect(describeResult(fused)).toBe('emosens-mini: pass');
+      expect([...fused.paths]).toEqual(['fused']);
+      expect(losses).toEqual(['tensor', 'number', 'tensor', 'number', 'tensor']);
+      const numbers = await runCase(rec, { fused: true });
+      expect([...numbers.paths]).toEqual(['fused']);
+      expect(losses.slice(5)).toEqual(['number', 'number', 'number', 'number', 'number']);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      unregister();
+    }
+  });
+
+  it('runCase releases every tensor when it fails or throws, and checks the final state', async () => {
+    const before = tf.memory().numTensors;
+    const bad = structuredClone(makeRecording()) as unknown as GoldenCase & { steps: Array<{ expected: { w: number[] } }> };
+    bad.steps[1]!.expected.w[2]! += 1;
+    const failed = await runCase(bad, { tensorLossOnEvenSteps: true });
+    expect(failed.mismatch).toMatchObject({ step: 1, what: 'w', index: 2 });
+    expect(failed.steps).toBe(2);
+    expect([...failed.paths]).toEqual(['composed']);
+    const wrongState = { ...makeRecording(), final_state: { w: { exp_avg: [0, 0, 0, 0, 0, 0] } } };
+    expect(describeResult(await runCase(wrongState))).toMatch(/^emosens-mini: FAIL at final state, state\.w\.exp_avg\[0\]/);
+    const missingState = { ...makeRecording(), final_state: { w: { exp_avg_r: [0] } } };
+    expect(describeResult(await runCase(missingState))).toBe('emosens-mini: FAIL at final state, state.w.exp_avg_r[0]: expected 0, actual missing');
+    const badGrads = { ...makeRecording(), steps: [{ ...makeRecording().steps[0]!, grads: { w: [1, 2] } }] };
+    await expect(runCase(badGrads as GoldenCase, { tensorLossOnEvenSteps: true })).rejects.toThrow();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('`pnpm golden <dir>` prints one line per case and exits non-zero on a failure', () => {
