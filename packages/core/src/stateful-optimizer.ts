@@ -1,7 +1,7 @@
-import { dispose, variable, type Tensor, type Variable } from '@tensorflow/tfjs-core';
+import { add, cast, clone, dispose, scalar, sub, tidy, variable, type Tensor, type Variable } from '@tensorflow/tfjs-core';
 import { applyStep, type StepPath } from './apply-step.js';
 import { EmosensError } from './errors.js';
-import { disposeReplaced, disposeState } from './state-tree.js';
+import { disposeReplaced, disposeState, isTensor } from './state-tree.js';
 import type { GradientTransformation, Loss, SignalName, Signals, StateValue, TensorMap, Updates } from './types.js';
 import { validateParams } from './validate.js';
 
@@ -10,6 +10,13 @@ export interface StatefulOptimizerOptions {
   readonly allowMissing?: boolean;
   /** Use a fused kernel when one is registered for the active backend (default true). */
   readonly fused?: boolean;
+  /**
+   * Skip steps whose loss or gradients hold NaN or Infinity: parameters and every state
+   * tensor stay as they were, decided on the device without a readback (see
+   * `applyStep`'s `skipNonFinite`), and {@link StatefulOptimizer.skippedSteps} counts them.
+   * Default false (non-finite values flow into the weights, as in the reference).
+   */
+  readonly skipNonFinite?: boolean;
 }
 
 export interface StepOptions {
@@ -37,6 +44,8 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
   private readonly owned: Variable[];
   private readonly allowMissing: boolean;
   private readonly useFused: boolean;
+  private readonly skipNonFinite: boolean;
+  private skipped: Tensor | undefined;
   private lastPath: StepPath | undefined;
 
   constructor(
@@ -59,6 +68,7 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
     this.params = vars;
     this.allowMissing = options.allowMissing ?? false;
     this.useFused = options.fused ?? true;
+    this.skipNonFinite = options.skipNonFinite ?? false;
     this.currentState = transform.init(this.params);
   }
 
@@ -101,12 +111,34 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
       ...(options.loss !== undefined ? { loss: options.loss } : {}),
       allowMissing: this.allowMissing,
       fused: this.useFused,
+      ...(this.skipNonFinite ? { skipNonFinite: true, previousSignals: this.lastSignals } : {}),
     });
+    if (this.skipNonFinite) this.countSkipped(result.finite);
     disposeReplaced(this.lastSignals, result.state, result.signals, this.params, options.loss);
     this.currentState = result.state;
     this.lastSignals = result.signals;
     this.lastPath = result.path;
     this.steps += 1;
+  }
+
+  /**
+   * How many steps were skipped for non-finite values (with `skipNonFinite`), as a float32
+   * scalar kept on the device; read it between steps. `undefined` before any step.
+   */
+  get skippedSteps(): Tensor | undefined {
+    return this.skipped;
+  }
+
+  private countSkipped(finite: boolean | Tensor | undefined): void {
+    const previous = this.skipped;
+    this.skipped = tidy(() => {
+      const base = previous ?? scalar(0);
+      if (finite === undefined || finite === true) return clone(base);
+      if (finite === false) return add(base, 1);
+      return add(base, sub(1, cast(finite, 'float32')));
+    });
+    previous?.dispose();
+    if (isTensor(finite)) finite.dispose();
   }
 
   /** Replaces the state, e.g. one restored from a checkpoint. The old state is released. */
@@ -120,6 +152,7 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
   dispose(): void {
     disposeState(this.currentState);
     disposeReplaced(this.lastSignals, this.currentState);
+    this.skipped?.dispose();
     dispose(this.owned);
   }
 }

@@ -9,6 +9,7 @@ import {
   flattenState,
   isTensor,
   registerFusedKernel,
+  statefulOptimizer,
   type ApplyStepResult,
   type FusedKernel,
   type GradientTransformation,
@@ -285,5 +286,28 @@ describe('applyStep with skipNonFinite, fused path', () => {
     unregister = registerFusedKernel('testGuarded', tf.getBackend(), fakeKernel(true, calls));
     check(driver(fusable(), [1, 2, 3], { fused: false }));
     expect(calls).toEqual([]);
+  });
+});
+
+describe('StatefulOptimizer with skipNonFinite', () => {
+  it('skips NaN/Inf steps on the device, counts them, and leaks nothing', () => {
+    const opt = statefulOptimizer(chain(momentum(0.5), multiplyBy(-0.1)), { w: tf.tensor([1, -2]) }, { skipNonFinite: true });
+    const plain = statefulOptimizer(chain(momentum(0.5), multiplyBy(-0.1)), { w: tf.tensor([1, -2]) });
+    const good = tf.tensor([0.5, 0.25]);
+    const bad = tf.tensor([Number.NaN, 1]);
+    opt.step({ w: good }, { loss: 1 });
+    plain.step({ w: good }, { loss: 1 });
+    const before = tf.memory().numTensors;
+    opt.step({ w: bad }, { loss: 1 });
+    opt.step({ w: good }, { loss: Number.POSITIVE_INFINITY });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Array.from(opt.params.w!.dataSync())).toEqual(Array.from(plain.params.w!.dataSync()));
+    opt.step({ w: good }, { loss: 1 });
+    plain.step({ w: good }, { loss: 1 });
+    expect(Array.from(opt.params.w!.dataSync())).toEqual(Array.from(plain.params.w!.dataSync()));
+    expect(opt.skippedSteps?.dataSync()[0]).toBe(2);
+    expect(plain.skippedSteps).toBeUndefined();
+    [opt, plain].forEach((o) => o.dispose());
+    tf.dispose([good, bad]);
   });
 });
