@@ -13,10 +13,10 @@ import {
 } from '@emosens/core';
 import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createWebGpuKernel, lastWebGpuDecline, lastWebGpuStep, registerWebGpuKernels, waitForWebGpu } from '../src/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createWebGpuKernel, lastWebGpuDecline, lastWebGpuStep, waitForWebGpu } from '../src/index.js';
 import { cachedPipelineCount } from '../src/internal/step-recorder.js';
-import { webgpu } from './webgpu.js';
+import { useWebGpuKernels, webgpu } from './webgpu.js';
 
 type Factory = () => GradientTransformation<StateValue>;
 const OPTIMIZERS: Record<string, Factory> = {
@@ -65,15 +65,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, lab
 }
 
 describe.skipIf(!webgpu.ok)('fused WebGPU kernels', () => {
-  let unregister: (() => void) | undefined;
-  beforeAll(async () => {
-    await tf.setBackend('webgpu');
-    unregister = registerWebGpuKernels();
-  });
-  afterAll(async () => {
-    unregister?.();
-    await tf.setBackend('cpu');
-  });
+  useWebGpuKernels();
   afterEach(() => vi.restoreAllMocks());
 
   for (const [name, make] of Object.entries(OPTIMIZERS)) {

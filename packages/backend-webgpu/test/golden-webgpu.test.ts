@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeResult, findGoldenDir, listCaseFiles, loadCase, runCase } from '@emosens/golden';
-import { lastWebGpuDecline, registerWebGpuKernels } from '../src/index.js';
-import { webgpu } from './webgpu.js';
+import { lastWebGpuDecline } from '../src/index.js';
+import { useWebGpuKernels, webgpu } from './webgpu.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const found = findGoldenDir(repoRoot);
@@ -12,15 +12,7 @@ if ('reason' in found) console.warn(`golden suite on webgpu skipped: ${found.rea
 const cases = 'dir' in found ? listCaseFiles(found.dir).map(loadCase) : [];
 
 describe.skipIf(!webgpu.ok || 'reason' in found)('the golden suite on the webgpu backend', () => {
-  let unregister: (() => void) | undefined;
-  beforeAll(async () => {
-    await tf.setBackend('webgpu');
-    unregister = registerWebGpuKernels();
-  });
-  afterAll(async () => {
-    unregister?.();
-    await tf.setBackend('cpu');
-  });
+  useWebGpuKernels();
 
   for (const loaded of cases) {
     const label = 'golden' in loaded ? loaded.golden.case : path.basename(loaded.file);

@@ -12,9 +12,9 @@ import {
 } from '@emosens/core';
 import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
 import { adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { lastWebGpuDecline, lastWebGpuStep, registerWebGpuKernels } from '../src/index.js';
-import { webgpu } from './webgpu.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { lastWebGpuDecline, lastWebGpuStep } from '../src/index.js';
+import { useWebGpuKernels, webgpu } from './webgpu.js';
 
 type Factory = () => GradientTransformation<StateValue>;
 const OPTIMIZERS: Record<string, Factory> = {
@@ -116,15 +116,7 @@ function spyOnReads() {
 }
 
 describe.skipIf(!webgpu.ok)('fused WebGPU kernels skip non-finite steps on the device (skipNonFinite)', () => {
-  let unregister: (() => void) | undefined;
-  beforeAll(async () => {
-    await tf.setBackend('webgpu');
-    unregister = registerWebGpuKernels();
-  });
-  afterAll(async () => {
-    unregister?.();
-    await tf.setBackend('cpu');
-  });
+  useWebGpuKernels();
   afterEach(() => vi.restoreAllMocks());
 
   for (const [name, make] of Object.entries(OPTIMIZERS)) {

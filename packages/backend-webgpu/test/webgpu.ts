@@ -1,5 +1,23 @@
-import { setupNodeWebGpu } from '../src/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll } from 'vitest';
+import { registerWebGpuKernels, setupNodeWebGpu } from '../src/index.js';
 
 /** WebGPU in this process (set up once, not activated), or why it is unavailable. */
 export const webgpu = await setupNodeWebGpu({ setBackend: false });
 if (!webgpu.ok) console.warn(`WebGPU tests skipped: ${webgpu.reason}`);
+
+/**
+ * Inside a `describe`: activates the webgpu backend with the fused kernels registered for
+ * the block's tests, and restores the cpu backend after them.
+ */
+export function useWebGpuKernels(): void {
+  let unregister: (() => void) | undefined;
+  beforeAll(async () => {
+    await tf.setBackend('webgpu');
+    unregister = registerWebGpuKernels();
+  });
+  afterAll(async () => {
+    unregister?.();
+    await tf.setBackend('cpu');
+  });
+}
