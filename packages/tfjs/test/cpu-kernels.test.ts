@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerCpuKernels } from '@emosens/backend-cpu';
 import { TransformOptimizer, adam, adamw, emoAiry, emoCats, emoSens } from '../src/index.js';
-import { countReads, exactBits, stateBits } from './helpers.js';
+import { buildModel, countReads, exactBits, gridSamples, leastSquares, stateBits } from './helpers.js';
 
 // With @emosens/backend-cpu's kernels registered, the default 'skip' policy runs every
 // step fused (the kernels guard non-finite input themselves) and still skips a bad step
@@ -24,22 +23,11 @@ const READY = {
   adamw: () => adamw({ lr: 1e-2 }),
 } as const;
 
-/** A small least-squares problem with a matrix and a bias. */
-function problem() {
-  const w = tf.variable(tf.tensor2d([0.5, -0.3, 0.2, 0.1, -0.4, 0.6], [3, 2]));
-  const b = tf.variable(tf.tensor1d([0.1, -0.1]));
-  const x = tf.tensor2d([1, 2, 3, -1, 0.5, 2, 0, 1, -2, 1, 1, 1], [4, 3]);
-  const y = tf.tensor2d([1, 0, 0, 1, 1, 1, -1, 2], [4, 2]);
-  const loss = () => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar);
-  const infiniteLoss = () => tf.tidy(() => tf.add(loss(), tf.scalar(Number.POSITIVE_INFINITY)) as tf.Scalar);
-  const nanLoss = () => tf.tidy(() => tf.mul(loss(), tf.scalar(Number.NaN)) as tf.Scalar); // NaN loss and gradients
-  return { w, b, loss, infiniteLoss, nanLoss, release: () => tf.dispose([w, b, x, y]) };
-}
 
 describe.each(Object.entries(READY))("with registerCpuKernels(), the default 'skip' mode runs %s fused", (_name, make) => {
   it('and skips a NaN or Inf step exactly, reading nothing; later steps match a run that never saw it', async () => {
-    const a = problem();
-    const b = problem();
+    const a = leastSquares();
+    const b = leastSquares();
     const optA = make();
     const optB = make();
     expect(optA.onNonFinite).toBe('skip');
@@ -78,36 +66,13 @@ describe.each(Object.entries(READY))("with registerCpuKernels(), the default 'sk
   });
 });
 
-/** 64 samples of y = sin(2 x0) + 0.5 x1^2 on a grid; `nanBatch` puts a NaN target into that batch of 16. */
-function dataset(nanBatch?: number) {
-  const xs: number[] = [];
-  const ys: number[] = [];
-  for (let i = 0; i < 8; i++) {
-    for (let j = 0; j < 8; j++) {
-      const a = -1 + (2 * i) / 7;
-      const b = -1 + (2 * j) / 7;
-      xs.push(a, b);
-      ys.push(Math.sin(2 * a) + 0.5 * b * b);
-    }
-  }
-  if (nanBatch !== undefined) ys[nanBatch * 16 + 3] = Number.NaN;
-  return { xs, ys };
-}
 
-function buildModel(): tfl.Sequential {
-  return tfl.sequential({
-    layers: [
-      tfl.layers.dense({ inputShape: [2], units: 16, activation: 'tanh', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
-      tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
-    ],
-  });
-}
 
 const FIT = { batchSize: 16, shuffle: false, verbose: 0 } as const;
 
 describe('model.fit with registerCpuKernels()', () => {
   it('runs the ready-made emoSens fused in the default mode, and the loss falls', async () => {
-    const { xs, ys } = dataset();
+    const { xs, ys } = gridSamples();
     const x = tf.tensor2d(xs, [64, 2]);
     const y = tf.tensor2d(ys, [64, 1]);
     const model = buildModel();
@@ -126,7 +91,7 @@ describe('model.fit with registerCpuKernels()', () => {
 
   it('skips a batch with a NaN target exactly: the weights equal a fit without that batch, bit for bit', async () => {
     // with the NaN in batch 2: batches 0, 1, (2 skipped), 3 each epoch
-    const bad = dataset(2);
+    const bad = gridSamples(2);
     const x = tf.tensor2d(bad.xs, [64, 2]);
     const y = tf.tensor2d(bad.ys, [64, 1]);
     // the same data without batch 2

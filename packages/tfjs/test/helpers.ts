@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { vi } from 'vitest';
 import {
   flattenState,
@@ -104,4 +105,57 @@ export async function countReads(fn: () => void | Promise<void>, stacks?: string
     readSync.mockRestore();
     read.mockRestore();
   }
+}
+
+/**
+ * A small least-squares problem with a matrix and a bias (so EmoAiry uses its factored
+ * moments): `mean((x w + b - y)^2)`. `infiniteLoss` is infinite with finite gradients (the
+ * derivative of the added constant is 0), so only a loss check can catch it; `nanLoss`
+ * makes the loss and the gradients NaN.
+ */
+export function leastSquares(init?: { w: tf.Tensor; b: tf.Tensor }) {
+  const w = tf.variable(init?.w ?? tf.tensor2d([0.5, -0.3, 0.2, 0.1, -0.4, 0.6], [3, 2]));
+  const b = tf.variable(init?.b ?? tf.tensor1d([0.1, -0.1]));
+  const x = tf.tensor2d([1, 2, 3, -1, 0.5, 2, 0, 1, -2, 1, 1, 1], [4, 3]);
+  const y = tf.tensor2d([1, 0, 0, 1, 1, 1, -1, 2], [4, 2]);
+  const loss = () => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar);
+  const infiniteLoss = () => tf.tidy(() => tf.add(loss(), tf.scalar(Number.POSITIVE_INFINITY)) as tf.Scalar);
+  const nanLoss = () => tf.tidy(() => tf.mul(loss(), tf.scalar(Number.NaN)) as tf.Scalar);
+  const release = () => tf.dispose([w, b, x, y]);
+  return { w, b, loss, infiniteLoss, nanLoss, release };
+}
+
+/**
+ * 64 deterministic samples of y = sin(2 x0) + 0.5 x1^2 on a grid over [-1, 1]^2, as flat
+ * arrays; `nanBatch` puts a NaN target into that batch of 16.
+ */
+export function gridSamples(nanBatch?: number): { xs: number[]; ys: number[] } {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    for (let j = 0; j < 8; j++) {
+      const a = -1 + (2 * i) / 7;
+      const b = -1 + (2 * j) / 7;
+      xs.push(a, b);
+      ys.push(Math.sin(2 * a) + 0.5 * b * b);
+    }
+  }
+  if (nanBatch !== undefined) ys[nanBatch * 16 + 3] = Number.NaN;
+  return { xs, ys };
+}
+
+/** A 2-16-1 tanh network with seeded initial weights. */
+export function buildModel(): tfl.Sequential {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [2], units: 16, activation: 'tanh', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+      tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
+    ],
+  });
+}
+
+/** {@link gridSamples} as tensors: x of shape [64, 2], y of shape [64, 1]. */
+export function gridTensors(): { x: tf.Tensor2D; y: tf.Tensor2D } {
+  const { xs, ys } = gridSamples();
+  return { x: tf.tensor2d(xs, [64, 2]), y: tf.tensor2d(ys, [64, 1]) };
 }

@@ -2,36 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { TransformOptimizer, adam, adamw, emoAiry, emoCats, emoSens } from '../src/index.js';
+import { gridTensors, buildModel } from './helpers.js';
 
-/** 64 deterministic samples of y = sin(2 x0) + 0.5 x1^2 on a grid over [-1, 1]^2. */
-function dataset() {
-  const xs: number[] = [];
-  const ys: number[] = [];
-  for (let i = 0; i < 8; i++) {
-    for (let j = 0; j < 8; j++) {
-      const a = -1 + (2 * i) / 7;
-      const b = -1 + (2 * j) / 7;
-      xs.push(a, b);
-      ys.push(Math.sin(2 * a) + 0.5 * b * b);
-    }
-  }
-  return { x: tf.tensor2d(xs, [64, 2]), y: tf.tensor2d(ys, [64, 1]) };
-}
 
-/** A 2-16-1 tanh network with seeded initial weights. */
-function buildModel(): tfl.Sequential {
-  return tfl.sequential({
-    layers: [
-      tfl.layers.dense({
-        inputShape: [2],
-        units: 16,
-        activation: 'tanh',
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }),
-      }),
-      tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
-    ],
-  });
-}
 
 const FIT = { batchSize: 16, shuffle: false, verbose: 0 } as const;
 
@@ -45,7 +18,7 @@ const READY = {
 
 describe('with tfjs-layers', () => {
   it.each(Object.entries(READY))('%s trains a dense network with model.fit: the loss falls', async (_name, make) => {
-    const { x, y } = dataset();
+    const { x, y } = gridTensors();
     const model = buildModel();
     const optimizer = make();
     model.compile({ optimizer, loss: 'meanSquaredError' });
@@ -62,7 +35,7 @@ describe('with tfjs-layers', () => {
   });
 
   it('leaks no tensors from the optimizer across fit epochs', async () => {
-    const { x, y } = dataset();
+    const { x, y } = gridTensors();
     const model = buildModel();
     const optimizer = emoSens({ lr: 1e-2 });
     model.compile({ optimizer, loss: 'meanSquaredError' });
@@ -76,7 +49,7 @@ describe('with tfjs-layers', () => {
   });
 
   it('saves with model.save({ includeOptimizer }) and resumes bit for bit after loadLayersModel', async () => {
-    const { x, y } = dataset();
+    const { x, y } = gridTensors();
     // uninterrupted: 6 epochs
     const straight = buildModel();
     const initial = straight.getWeights().map((w) => tf.clone(w));

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { EmosensError, chain, disposeState, flattenState, isTensor } from '@emosens/core';
 import { TransformOptimizer, adam, adamw, emoAiry, emoCats, emoSens, type NonFinitePolicy } from '../src/index.js';
-import { bits, countReads, exactBits, momentumSgd, recordLoss, stateBits, type MomentumState } from './helpers.js';
+import { bits, countReads, exactBits, leastSquares, momentumSgd, recordLoss, stateBits, type MomentumState } from './helpers.js';
 
 type RecordState = [{ last: tf.Scalar }, MomentumState];
 
@@ -108,18 +108,6 @@ describe("onNonFinite: 'skip' (the default)", () => {
   });
 });
 
-/** A small least-squares problem with a matrix and a bias (factored moments for emoAiry). */
-function problem() {
-  const w = tf.variable(tf.tensor2d([0.5, -0.3, 0.2, 0.1, -0.4, 0.6], [3, 2]));
-  const b = tf.variable(tf.tensor1d([0.1, -0.1]));
-  const x = tf.tensor2d([1, 2, 3, -1, 0.5, 2, 0, 1, -2, 1, 1, 1], [4, 3]);
-  const y = tf.tensor2d([1, 0, 0, 1, 1, 1, -1, 2], [4, 2]);
-  const loss = () => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar);
-  // Infinite, with finite gradients (the derivative of the constant is 0): only the loss is bad.
-  const infiniteLoss = () => tf.tidy(() => tf.add(loss(), tf.scalar(Number.POSITIVE_INFINITY)) as tf.Scalar);
-  const release = () => tf.dispose([w, b, x, y]);
-  return { w, b, loss, infiniteLoss, release };
-}
 
 const READY = {
   emoSens: () => emoSens({ lr: 1e-2 }),
@@ -138,8 +126,8 @@ describe.each(Object.entries(READY))("onNonFinite: 'skip' (the default) is exact
    * never does. Their parameters, states and signals compare by the variables' roles.
    */
   function twoRuns() {
-    const a = problem();
-    const b = problem();
+    const a = leastSquares();
+    const b = leastSquares();
     const optA = make();
     const optB = make();
     const view = (p: typeof a, opt: TransformOptimizer) => {
@@ -165,7 +153,7 @@ describe.each(Object.entries(READY))("onNonFinite: 'skip' (the default) is exact
   }
 
   /** A step of `opt` on `a` with a NaN in the gradient of `w` and a finite loss. */
-  function nanGradientStep(opt: TransformOptimizer, a: ReturnType<typeof problem>): void {
+  function nanGradientStep(opt: TransformOptimizer, a: ReturnType<typeof leastSquares>): void {
     const { value, grads } = tf.variableGrads(a.loss, [a.w, a.b]);
     const nan = tf.tidy(() => tf.add(grads[a.w.name]!, tf.tensor2d([0, Number.NaN, 0, 0, 0, 0], [3, 2])));
     try {

@@ -3,18 +3,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { EmosensError, statefulOptimizer } from '@emosens/core';
 import * as transforms from '@emosens/optimizers';
 import { TransformOptimizer, adam, adamw, emoAiry, emoCats, emoSens } from '../src/index.js';
-import { bits, countReads } from './helpers.js';
+import { bits, countReads, leastSquares } from './helpers.js';
 
-/** A small least-squares problem with a matrix and a bias, so factored moments are exercised. */
-function problem() {
-  const w = tf.variable(tf.tensor2d([0.5, -0.3, 0.2, 0.1, -0.4, 0.6], [3, 2]));
-  const b = tf.variable(tf.tensor1d([0.1, -0.1]));
-  const x = tf.tensor2d([1, 2, 3, -1, 0.5, 2, 0, 1, -2, 1, 1, 1], [4, 3]);
-  const y = tf.tensor2d([1, 0, 0, 1, 1, 1, -1, 2], [4, 2]);
-  const loss = () => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar);
-  const release = () => tf.dispose([w, b, x, y]);
-  return { w, b, loss, release };
-}
 
 const READY = {
   emoSens: () => emoSens({ lr: 1e-2 }),
@@ -30,7 +20,7 @@ const READY = {
 
 describe.each(Object.entries(READY))('%s', (_name, make) => {
   it('reads nothing back from the device over 10 minimize steps, and leaks nothing', async () => {
-    const { loss, release } = problem();
+    const { loss, release } = leastSquares();
     const opt = make();
     opt.minimize(loss); // creates the state
     const count = tf.memory().numTensors;
@@ -46,7 +36,7 @@ describe.each(Object.entries(READY))('%s', (_name, make) => {
   });
 
   it('lowers the loss', () => {
-    const { loss, release } = problem();
+    const { loss, release } = leastSquares();
     const opt = make();
     const first = tf.tidy(() => loss().dataSync()[0]!);
     for (let i = 0; i < 100; i++) opt.minimize(loss);
@@ -60,8 +50,8 @@ describe.each(Object.entries(READY))('%s', (_name, make) => {
 describe('the ready-made optimizers', () => {
   it('compute exactly what the @emosens/optimizers transform computes through @emosens/core', () => {
     for (const name of ['emoSens', 'emoAiry', 'emoCats', 'adam', 'adamw'] as const) {
-      const viaAdapter = problem();
-      const viaCore = problem();
+      const viaAdapter = leastSquares();
+      const viaCore = leastSquares();
       const opt = { emoSens, emoAiry, emoCats, adam, adamw }[name]({ lr: 1e-2 });
       const reference = statefulOptimizer(transforms[name]({ lr: 1e-2 }), { w: viaCore.w, b: viaCore.b });
       for (let i = 0; i < 5; i++) {
@@ -80,7 +70,7 @@ describe('the ready-made optimizers', () => {
   });
 
   it('expose the emotion and calm signals of the last step', () => {
-    const { loss, release } = problem();
+    const { loss, release } = leastSquares();
     const opt = emoSens({ lr: 1e-2 });
     expect(opt.readSignal('emotion')).toBeUndefined();
     for (let i = 0; i < 3; i++) opt.minimize(loss);
@@ -96,7 +86,7 @@ describe('the ready-made optimizers', () => {
   });
 
   it('read a signal asynchronously with readSignalAsync (data(), no synchronous read)', async () => {
-    const { loss, release } = problem();
+    const { loss, release } = leastSquares();
     const opt = emoSens({ lr: 1e-2 });
     expect(await opt.readSignalAsync('emotion')).toBeUndefined();
     for (let i = 0; i < 3; i++) opt.minimize(loss);
@@ -128,7 +118,7 @@ describe('the ready-made optimizers', () => {
   });
 
   it('throw MISSING_LOSS for the Emo optimizers when applyGradients gets no loss, never use 0', () => {
-    const { w, b, loss, release } = problem();
+    const { w, b, loss, release } = leastSquares();
     const before = bits(w);
     const { value, grads } = tf.variableGrads(loss, [w, b]);
     for (const opt of [emoSens(), emoAiry(), emoCats()]) {

@@ -12,18 +12,8 @@ import {
   registerTransformFactory,
   type NamedTensor,
 } from '../src/index.js';
-import { bits, momentumSgd } from './helpers.js';
+import { bits, leastSquares, momentumSgd } from './helpers.js';
 
-/** A least-squares problem on fresh variables (each call: new, differently named variables). */
-function problem(init?: { w: tf.Tensor; b: tf.Tensor }) {
-  const w = tf.variable(init?.w ?? tf.tensor2d([0.5, -0.3, 0.2, 0.1, -0.4, 0.6], [3, 2]));
-  const b = tf.variable(init?.b ?? tf.tensor1d([0.1, -0.1]));
-  const x = tf.tensor2d([1, 2, 3, -1, 0.5, 2, 0, 1, -2, 1, 1, 1], [4, 3]);
-  const y = tf.tensor2d([1, 0, 0, 1, 1, 1, -1, 2], [4, 2]);
-  const loss = () => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar);
-  const release = () => tf.dispose([w, b, x, y]);
-  return { w, b, loss, release };
-}
 
 /** Saves weights to bytes and back, as a file would (tf.io's weight encoding). */
 async function throughBytes(weights: NamedTensor[]): Promise<NamedTensor[]> {
@@ -52,12 +42,12 @@ describe.each(Object.entries(READY))('%s save and resume', (_name, make) => {
     const k = 7;
     const total = 15;
     // uninterrupted
-    const straight = problem();
+    const straight = leastSquares();
     const a = make();
     for (let i = 0; i < total; i++) a.minimize(straight.loss);
 
     // interrupted after k steps: save the parameters and the optimizer's weights
-    const first = problem();
+    const first = leastSquares();
     const b = make();
     for (let i = 0; i < k; i++) b.minimize(first.loss);
     const saved = await throughBytes(await b.getWeights());
@@ -67,7 +57,7 @@ describe.each(Object.entries(READY))('%s save and resume', (_name, make) => {
     first.release();
 
     // resume: new variables (new names), an optimizer rebuilt from its config
-    const resumed = problem(savedParams);
+    const resumed = leastSquares(savedParams);
     expect(resumed.w.name).not.toBe(first.w.name);
     const c = rebuild(make());
     expect(c.getConfig()).toEqual(config);
@@ -88,11 +78,11 @@ describe.each(Object.entries(READY))('%s save and resume', (_name, make) => {
 
 describe('getWeights / setWeights', () => {
   it('restores by name into the same variables', async () => {
-    const straight = problem();
+    const straight = leastSquares();
     const a = emoSens({ lr: 2e-2 });
     for (let i = 0; i < 6; i++) a.minimize(straight.loss);
 
-    const p = problem();
+    const p = leastSquares();
     const b = emoSens({ lr: 2e-2 });
     for (let i = 0; i < 3; i++) b.minimize(p.loss);
     const saved = await b.getWeights();
@@ -108,7 +98,7 @@ describe('getWeights / setWeights', () => {
   });
 
   it('lists the iteration count, the skipped counter, the variables and every state leaf', async () => {
-    const p = problem();
+    const p = leastSquares();
     const opt = adam();
     opt.minimize(p.loss);
     const weights = await opt.getWeights();
@@ -142,7 +132,7 @@ describe('getWeights / setWeights', () => {
       update: (updates, state) => ({ updates, state: { x: state.x * 1.1 + 1 / 3 } }),
     };
     registerTransformFactory('testDrift', () => chain({ drift, sgd: momentumSgd() }));
-    const p = problem();
+    const p = leastSquares();
     const opt = createOptimizer('testDrift');
     for (let i = 0; i < 3; i++) opt.minimize(p.loss);
     const g = tf.zerosLike(p.b);
@@ -165,7 +155,7 @@ describe('getWeights / setWeights', () => {
   });
 
   it('gives back pending weights before the next step, and releases what it exported', async () => {
-    const p = problem();
+    const p = leastSquares();
     const a = emoCats();
     a.minimize(p.loss);
     const first = await a.getWeights();
@@ -187,7 +177,7 @@ describe('getWeights / setWeights', () => {
   });
 
   it('releases restored weights that were never used, on setWeights and on dispose', async () => {
-    const p = problem();
+    const p = leastSquares();
     const a = emoAiry({ useShadow: true });
     a.minimize(p.loss);
     const saved = await a.getWeights();
@@ -202,7 +192,7 @@ describe('getWeights / setWeights', () => {
   });
 
   it('refuses weights of another optimizer or of other variables, naming what differs', async () => {
-    const p = problem();
+    const p = leastSquares();
     const a = adam();
     a.minimize(p.loss);
     const adamWeights = await a.getWeights();
@@ -212,7 +202,7 @@ describe('getWeights / setWeights', () => {
     expect(() => wrongKind.minimize(p.loss)).toThrow(EmosensError);
     expect(() => wrongKind.minimize(p.loss)).toThrow(/no value for state leaf|does not have/);
 
-    const other = problem({ w: tf.zeros([2, 2]), b: tf.zeros([2]) });
+    const other = leastSquares({ w: tf.zeros([2, 2]), b: tf.zeros([2]) });
     const wrongShape = adam();
     await wrongShape.setWeights(adamWeights);
     expect(() => wrongShape.minimize(() => tf.sum(tf.add(tf.sum(other.w), tf.sum(other.b))) as tf.Scalar)).toThrow(
@@ -236,8 +226,8 @@ describe('getConfig / fromConfig', () => {
       const copy = rebuild(original);
       expect(copy).toBeInstanceOf(TransformOptimizer);
       expect(copy.getConfig()).toEqual(original.getConfig());
-      const p1 = problem();
-      const p2 = problem();
+      const p1 = leastSquares();
+      const p2 = leastSquares();
       for (let i = 0; i < 4; i++) {
         original.minimize(p1.loss);
         copy.minimize(p2.loss);
