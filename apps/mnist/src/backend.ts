@@ -1,41 +1,97 @@
+import { registerCpuKernels } from '@emosens/backend-cpu';
+import { registerWebGpuKernels, setupNodeWebGpu } from '@emosens/backend-webgpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { BackendName } from './args.js';
 
+/** Fused optimizer kernels for one backend: one kernel per optimizer step instead of the composed ops. */
+export interface FusedKernels {
+  /** The package that provides them, for the report. */
+  readonly source: string;
+  /** Registers them; returns the function that unregisters them. */
+  readonly register: () => () => void;
+}
+
+/**
+ * The fused kernels registered on each backend. A backend with no entry runs every
+ * optimizer on the composed path (the transform's tfjs ops); adding a backend's kernels
+ * is one line here.
+ */
+export const FUSED_KERNELS: { readonly [B in BackendName]?: FusedKernels } = {
+  cpu: { source: '@emosens/backend-cpu', register: () => registerCpuKernels() },
+  webgpu: { source: '@emosens/backend-webgpu', register: () => registerWebGpuKernels() },
+};
+
 export type BackendSetup =
   | {
       ok: true;
+      /** The active tfjs backend. */
+      name: BackendName;
       detail: string;
       /** Whether `dataSync` works (not on webgpu in Node, which lacks OffscreenCanvas). */
       syncReads: boolean;
+      /** The package whose fused kernels are registered on this backend; null when there are none. */
+      fusedKernels: string | null;
+      /** Unregisters the fused kernels (call when the job is done). */
+      release(): void;
     }
   | { ok: false; message: string };
 
+/** A backend that started. */
+export type ActiveBackend = Extract<BackendSetup, { ok: true }>;
+
 /**
- * Selects the tfjs backend. `cpu` always works; `wasm` runs the package's bundled
- * .wasm single-threaded (Node cannot start tfjs's blob-URL workers); `webgpu` needs
- * a `navigator.gpu`, from the runtime or from the optional `webgpu` npm package
- * (Dawn). When a backend cannot start, the result says why instead of throwing.
+ * Selects the tfjs backend and registers its fused kernels ({@link FUSED_KERNELS}).
+ * `cpu` always works; `wasm` runs the package's bundled .wasm single-threaded (Node
+ * cannot start tfjs's blob-URL workers); `webgpu` goes through `setupNodeWebGpu` of
+ * `@emosens/backend-webgpu` (in Node: the optional `webgpu` package and a Vulkan driver,
+ * chromium's SwiftShader when `VK_ICD_FILENAMES` is unset). When a backend cannot start,
+ * the result says why instead of throwing.
  */
 export async function setupBackend(name: BackendName): Promise<BackendSetup> {
-  // tfjs-core otherwise prints a hint about tfjs-node on first use in Node.
-  tf.env().set('IS_NODE', false);
+  const selected = await selectBackend(name);
+  if (!selected.ok) return selected;
+  const kernels = FUSED_KERNELS[name];
+  const unregister = kernels?.register() ?? (() => undefined);
+  return {
+    ok: true,
+    name,
+    detail: selected.detail,
+    syncReads: name !== 'webgpu',
+    fusedKernels: kernels?.source ?? null,
+    release: unregister,
+  };
+}
+
+type Selected = { ok: true; detail: string } | { ok: false; message: string };
+
+async function selectBackend(name: BackendName): Promise<Selected> {
   switch (name) {
     case 'cpu':
+      // The cpu backend prints a hint about tfjs-node on its first use when IS_NODE is
+      // set. Nothing else reads the flag once tfjs-core has loaded except wasm's thread
+      // probe, which is not used here (and is set explicitly below).
+      tf.env().set('IS_NODE', false);
       return select('cpu', 'JavaScript cpu backend');
     case 'wasm': {
       await import('@tensorflow/tfjs-backend-wasm');
+      // Node cannot start tfjs's blob-URL workers: stay on one thread whatever IS_NODE says.
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       const result = await select('wasm', 'WebAssembly backend (single thread)');
       if (result.ok) result.detail += tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? ', SIMD' : ', no SIMD';
       return result;
     }
-    case 'webgpu':
-      return setupWebGpu();
+    case 'webgpu': {
+      // One set-up for the repository: the backend package's. It finds an adapter first
+      // (and says why when there is none), then loads tfjs-backend-webgpu.
+      const setup = await setupNodeWebGpu({ setBackend: false });
+      if (!setup.ok) return { ok: false, message: `--backend webgpu: ${setup.reason}` };
+      return select('webgpu', `WebGPU backend, adapter: ${setup.adapter}`);
+    }
   }
 }
 
-async function select(name: string, detail: string): Promise<BackendSetup> {
+async function select(name: BackendName, detail: string): Promise<Selected> {
   let ok = false;
   let reason = '';
   const warn = console.warn;
@@ -55,42 +111,5 @@ async function select(name: string, detail: string): Promise<BackendSetup> {
   if (!ok || tf.getBackend() !== name) {
     return { ok: false, message: `--backend ${name}: the ${name} backend could not start${reason ? ` (${reason.split('\n')[0]})` : ''}` };
   }
-  return { ok: true, detail, syncReads: name !== 'webgpu' };
-}
-
-async function setupWebGpu(): Promise<BackendSetup> {
-  const globals = globalThis as { navigator?: { gpu?: unknown } };
-  if (globals.navigator?.gpu === undefined) {
-    // The optional `webgpu` package provides navigator.gpu in Node; it is not a
-    // dependency of this app (it ships native binaries), so load it only if present.
-    const specifier = 'webgpu';
-    try {
-      const dawn = (await import(specifier)) as { create(flags: string[]): unknown; globals: object };
-      Object.assign(globalThis, dawn.globals);
-      Object.defineProperty(globalThis, 'navigator', {
-        value: { ...(globals.navigator ?? {}), gpu: dawn.create([]) },
-        configurable: true,
-        writable: true,
-      });
-    } catch {
-      return {
-        ok: false,
-        message:
-          '--backend webgpu: WebGPU is not available here (no navigator.gpu, and the optional `webgpu` npm package ' +
-          'that provides it in Node is not installed). Use --backend cpu or wasm.',
-      };
-    }
-  }
-  try {
-    await import('@tensorflow/tfjs-backend-webgpu');
-  } catch (error) {
-    return { ok: false, message: `--backend webgpu: @tensorflow/tfjs-backend-webgpu could not load (${String(error)})` };
-  }
-  const result = await select('webgpu', 'WebGPU backend');
-  if (!result.ok) {
-    result.message +=
-      '. In Node, the `webgpu` package needs a Vulkan driver with a usable adapter ' +
-      '(without a GPU: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json from Debian\'s chromium)';
-  }
-  return result;
+  return { ok: true, detail };
 }

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { JobOptions } from './args.js';
-import { setupBackend } from './backend.js';
+import { setupBackend, type ActiveBackend } from './backend.js';
 import { loadMnist, splitDataset } from './data.js';
 import { createInitialWeights, HIDDEN_UNITS } from './model.js';
 import { OPTIMIZER_LABELS, type CreatedOptimizer, type OptimizerName, type OptimizerOptions } from './optimizers.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
-import { renderTable, writeOutputs, type JobResults } from './report.js';
+import { describePath, renderTable, writeOutputs, type JobResults } from './report.js';
 import { FINAL_LOSS_WINDOW, trainRun, type RunResult } from './train.js';
 
 /** Mini-batch size of every run. */
@@ -33,11 +33,20 @@ export async function runJob(options: JobOptions, io: JobIo): Promise<number> {
     io.stderr.write(`error: ${backend.message}\n`);
     return 2;
   }
+  try {
+    return await trainAll(options, io, backend);
+  } finally {
+    backend.release();
+  }
+}
+
+async function trainAll(options: JobOptions, io: JobIo, backend: ActiveBackend): Promise<number> {
   const split = splitDataset(loadMnist(), HELD_OUT_COUNT, options.seed);
   const initialWeights = createInitialWeights(options.seed);
   io.stderr.write(
     `MNIST ${split.train.count} train / ${split.heldOut.count} held out, ${options.steps} steps of batch ${BATCH_SIZE}, ` +
-      `lr ${options.lr}, seed ${options.seed}, backend ${tf.getBackend()} (${backend.detail})\n`,
+      `lr ${options.lr}, seed ${options.seed}, backend ${backend.name} (${backend.detail}), ` +
+      `fused kernels: ${backend.fusedKernels ?? 'none (every optimizer runs composed)'}\n`,
   );
   const runs: RunResult[] = [];
   for (const name of options.optimizers) {
@@ -61,7 +70,7 @@ export async function runJob(options: JobOptions, io: JobIo): Promise<number> {
     });
     bar?.finish(
       `final loss ${result.finalLoss.toFixed(4)}, held-out accuracy ${result.heldOutAccuracy.toFixed(4)}, ` +
-        `${result.msPerStep.toFixed(1)} ms/step`,
+        `${result.msPerStep.toFixed(1)} ms/step, ${describePath(result)} on ${result.backend}`,
     );
     const leaked = tf.memory().numTensors - before;
     if (leaked !== 0) io.stderr.write(`warning: ${result.label} left ${leaked} tensors behind\n`);
@@ -73,8 +82,9 @@ export async function runJob(options: JobOptions, io: JobIo): Promise<number> {
     options: {
       steps: options.steps,
       seed: options.seed,
-      backend: tf.getBackend(),
+      backend: backend.name,
       backendDetail: backend.detail,
+      fusedKernels: backend.fusedKernels,
       batchSize: BATCH_SIZE,
       lr: options.lr,
       model: `784-${HIDDEN_UNITS}-10 MLP, relu, softmax cross-entropy`,

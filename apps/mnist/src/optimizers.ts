@@ -17,6 +17,9 @@ export const OPTIMIZER_LABELS: Record<OptimizerName, string> = {
   adam: 'Adam',
 };
 
+/** Which path ran an optimizer step: one fused kernel, or the transform's composed tfjs ops. */
+export type StepPath = NonNullable<TransformOptimizer['path']>;
+
 export interface OptimizerOptions {
   lr: number;
   /**
@@ -36,6 +39,8 @@ export interface CreatedOptimizer {
   readEmotion(): Promise<number | null>;
   /** Whether the calm (should-stop) signal is on after the last step; null when there is none. */
   readCalm(): Promise<boolean | null>;
+  /** Which path ran the last step; undefined before the first step or when the optimizer does not say. */
+  readPath(): StepPath | undefined;
   /** Bytes held by the optimizer's state (its `getWeights()`). */
   stateBytes(): Promise<number>;
   /** Releases the optimizer and its state. */
@@ -62,19 +67,20 @@ export function createOptimizer(name: OptimizerName, options: OptimizerOptions):
     const value = optimizer.signals[signal];
     return value === undefined ? null : ((await value.data())[0] ?? null);
   };
-  return wrapOptimizer(name, optimizer, () => read('emotion'), () => read('calm'));
+  return wrapOptimizer(name, optimizer, () => read('emotion'), () => read('calm'), () => optimizer.path);
 }
 
 /**
  * Wraps a tfjs optimizer with the accessors the training loop reads. `readEmotion`
  * and `readCalm` return the raw signals (null when the optimizer has none); calm is
- * reported by the optimizer as 1/0.
+ * reported by the optimizer as 1/0. `readPath` says which path ran the last step.
  */
 export function wrapOptimizer(
   name: OptimizerName,
   optimizer: tf.Optimizer,
   readEmotion: () => Promise<number | null>,
   readCalm: () => Promise<number | null>,
+  readPath: () => StepPath | undefined,
 ): CreatedOptimizer {
   // Tensors handed out by getWeights(). Some optimizers return fresh tensors beside
   // their live state (tfjs's own make a new iteration-count scalar on each call), and
@@ -85,6 +91,7 @@ export function wrapOptimizer(
     name,
     optimizer,
     readEmotion,
+    readPath,
     readCalm: async () => {
       const value = await readCalm();
       return value === null ? null : value !== 0;

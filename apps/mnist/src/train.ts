@@ -1,5 +1,6 @@
 import { createBatchOrder, type Dataset } from './data.js';
 import { accuracy, createMlp, crossEntropy, makeBatch, type InitialWeights } from './model.js';
+import * as tf from '@tensorflow/tfjs-core';
 import { createOptimizer, OPTIMIZER_LABELS, type CreatedOptimizer, type OptimizerName, type OptimizerOptions } from './optimizers.js';
 
 /** Steps averaged for the reported final training loss. */
@@ -30,10 +31,22 @@ export interface RunConfig {
   makeOptimizer?: (name: OptimizerName, options: OptimizerOptions) => CreatedOptimizer;
 }
 
+/**
+ * The path a run's steps took: `'fused'` when every step ran as one fused kernel,
+ * `'composed'` when every step ran the transform's tfjs ops, `'mixed'` otherwise.
+ */
+export type RunPath = 'fused' | 'composed' | 'mixed';
+
 /** The outcome of training with one optimizer. */
 export interface RunResult {
   optimizer: OptimizerName;
   label: string;
+  /** The tfjs backend the run trained on. */
+  backend: string;
+  /** The path its steps took. */
+  path: RunPath;
+  /** How many of its steps ran fused. */
+  fusedSteps: number;
   /** Mean training loss over the last `FINAL_LOSS_WINDOW` steps. */
   finalLoss: number;
   heldOutAccuracy: number;
@@ -55,6 +68,7 @@ export interface RunResult {
  */
 export async function trainRun(config: RunConfig): Promise<RunResult> {
   const { steps, batchSize, train } = config;
+  const backend = tf.getBackend();
   const make = config.makeOptimizer ?? createOptimizer;
   const created = make(config.optimizer, { lr: config.lr, onNonFinite: config.onNonFinite });
   const model = createMlp(config.initialWeights, `mnist-${config.optimizer}`);
@@ -62,6 +76,7 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
   const losses: number[] = [];
   const emotion: (number | null)[] = [];
   let calmStep: number | null = null;
+  let fusedSteps = 0;
   let elapsed = 0;
   try {
     for (let step = 1; step <= steps; step++) {
@@ -74,6 +89,7 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
       cost?.dispose();
       x.dispose();
       y.dispose();
+      if (created.readPath() === 'fused') fusedSteps++;
       if (!Number.isFinite(loss)) {
         throw new Error(`${OPTIMIZER_LABELS[config.optimizer]}: the training loss is ${loss} at step ${step}`);
       }
@@ -87,6 +103,9 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
     return {
       optimizer: config.optimizer,
       label: OPTIMIZER_LABELS[config.optimizer],
+      backend,
+      path: fusedSteps === steps ? 'fused' : fusedSteps === 0 ? 'composed' : 'mixed',
+      fusedSteps,
       finalLoss: mean(losses.slice(-FINAL_LOSS_WINDOW)),
       heldOutAccuracy,
       msPerStep: elapsed / steps,

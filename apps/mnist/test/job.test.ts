@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../src/args.js';
-import { setupBackend } from '../src/backend.js';
 import { runJob } from '../src/job.js';
 import type { JobResults } from '../src/report.js';
 
@@ -31,7 +30,14 @@ describe('runJob', () => {
     expect(stderr.text()).not.toMatch(/warning|error/i);
 
     const results = JSON.parse(await readFile(path.join(out, 'results.json'), 'utf8')) as JobResults;
-    expect(results.options).toMatchObject({ steps: 30, seed: DEFAULTS.seed, backend: 'cpu', batchSize: 64, lr: 1e-3 });
+    expect(results.options).toMatchObject({
+      steps: 30,
+      seed: DEFAULTS.seed,
+      backend: 'cpu',
+      fusedKernels: '@emosens/backend-cpu',
+      batchSize: 64,
+      lr: 1e-3,
+    });
     expect(results.runs.map((r) => r.optimizer)).toEqual(['emosens', 'adamw']);
     for (const run of results.runs) {
       expect(run.losses).toHaveLength(30);
@@ -41,6 +47,7 @@ describe('runJob', () => {
       expect(run.heldOutAccuracy).toBeGreaterThan(0.3);
       expect(run.msPerStep).toBeGreaterThan(0);
       expect(run.stateBytes).toBeGreaterThan(0);
+      expect(run).toMatchObject({ backend: 'cpu', path: 'fused', fusedSteps: 30 });
     }
     const [emosens, adamw] = results.runs;
     // Same starting point: the first batch's loss is identical for both.
@@ -52,22 +59,24 @@ describe('runJob', () => {
     expect(html).toContain('<svg');
     expect(html).toContain('EmoSens');
     expect(html).not.toMatch(/(src|href)\s*=\s*["']?\s*(https?:)?\/\//i);
-    expect(stdout.text()).toMatch(/EmoSens\s+\d\.\d{4}\s+\d\.\d{4}/);
+    expect(stdout.text()).toMatch(/EmoSens\s+cpu\s+fused\s+\d\.\d{4}\s+\d\.\d{4}/);
   });
 
   it('returns exit code 2 with a message naming --backend when the backend cannot start', async () => {
-    // Whether WebGPU starts depends on the machine (a Vulkan driver for the `webgpu`
-    // package); the failure path is what is checked, so check first and say so.
-    const probe = await setupBackend('webgpu');
-    await tf.setBackend('cpu');
-    if (probe.ok) {
-      console.log('skipped: WebGPU starts on this machine, so --backend webgpu does not fail here');
-      return;
+    // No Vulkan driver: VK_ICD_FILENAMES names a file that does not exist (the webgpu
+    // set-up keeps a VK_ICD_FILENAMES that is set), so Node's WebGPU finds no adapter on
+    // any machine, and this file's process has not started WebGPU before.
+    const driver = process.env.VK_ICD_FILENAMES;
+    process.env.VK_ICD_FILENAMES = path.join(tmpdir(), 'emosens-no-such-vulkan-driver.json');
+    try {
+      const stderr = sink();
+      const code = await runJob({ ...DEFAULTS, backend: 'webgpu', steps: 1 }, { stdout: sink(), stderr });
+      expect(code).toBe(2);
+      expect(stderr.text()).toMatch(/^error: --backend webgpu: /m);
+      expect(tf.getBackend()).toBe('cpu');
+    } finally {
+      if (driver === undefined) delete process.env.VK_ICD_FILENAMES;
+      else process.env.VK_ICD_FILENAMES = driver;
     }
-    const stderr = sink();
-    const code = await runJob({ ...DEFAULTS, backend: 'webgpu', steps: 1 }, { stdout: sink(), stderr });
-    expect(code).toBe(2);
-    expect(stderr.text()).toMatch(/^error: --backend webgpu: /m);
-    expect(tf.getBackend()).toBe('cpu');
   });
 });

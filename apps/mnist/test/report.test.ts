@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { movingAverage, renderReportHtml, renderTable, type JobResults } from '../src/report.js';
+import { describePath, movingAverage, renderReportHtml, renderTable, type JobResults } from '../src/report.js';
 import type { RunResult } from '../src/train.js';
 
 function run(optimizer: RunResult['optimizer'], label: string, emotion: boolean): RunResult {
@@ -7,6 +7,9 @@ function run(optimizer: RunResult['optimizer'], label: string, emotion: boolean)
   return {
     optimizer,
     label,
+    backend: 'cpu',
+    path: emotion ? 'fused' : 'composed',
+    fusedSteps: emotion ? losses.length : 0,
     finalLoss: 0.25,
     heldOutAccuracy: 0.9125,
     msPerStep: 12.34,
@@ -25,6 +28,7 @@ const results: JobResults = {
     seed: 1,
     backend: 'cpu',
     backendDetail: 'JavaScript cpu backend',
+    fusedKernels: '@emosens/backend-cpu',
     batchSize: 64,
     lr: 0.001,
     model: '784-128-10 MLP',
@@ -42,10 +46,18 @@ describe('renderTable', () => {
   it('aligns one row per optimizer with every column', () => {
     const lines = renderTable(results.runs).split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^optimizer\s+final loss\s+held-out acc\s+ms\/step\s+state bytes\s+calm at step$/);
-    expect(lines[2]).toMatch(/^EmoSens\s+0\.2500\s+0\.9125\s+12\.3\s+814,204\s+31$/);
-    expect(lines[3]).toMatch(/never$/);
+    expect(lines[0]).toMatch(/^optimizer\s+backend\s+path\s+final loss\s+held-out acc\s+ms\/step\s+state bytes\s+calm at step$/);
+    expect(lines[2]).toMatch(/^EmoSens\s+cpu\s+fused\s+0\.2500\s+0\.9125\s+12\.3\s+814,204\s+31$/);
+    expect(lines[3]).toMatch(/^Adam <b>\s+cpu\s+composed\s+.*never$/);
     expect(new Set(lines.map((l) => l.length)).size).toBe(1);
+  });
+});
+
+describe('describePath', () => {
+  it('names the path of a run, with the fused count when its steps took both', () => {
+    expect(describePath({ path: 'fused', fusedSteps: 40 })).toBe('fused');
+    expect(describePath({ path: 'composed', fusedSteps: 0 })).toBe('composed');
+    expect(describePath({ path: 'mixed', fusedSteps: 39 })).toBe('mixed (39 fused)');
   });
 });
 
@@ -66,6 +78,13 @@ describe('renderReportHtml', () => {
     expect(svgs[0]!.match(/<polyline/g)).toHaveLength(2);
     expect(svgs[1]!.match(/<polyline/g)).toHaveLength(1);
     expect(svgs[1]).toContain('EmoSens');
+  });
+
+  it('says which backend and path each optimizer ran on', () => {
+    expect(html).toContain('<th>backend</th><th>path</th>');
+    expect(html).toMatch(/<td>EmoSens<\/td><td>cpu<\/td><td>fused<\/td>/);
+    expect(html).toMatch(/<td>Adam &#60;b&#62;<\/td><td>cpu<\/td><td>composed<\/td>/);
+    expect(html).toContain('fused kernels: @emosens/backend-cpu');
   });
 
   it('escapes labels', () => {
