@@ -2,6 +2,8 @@ import type { Scalar, Variable } from '@tensorflow/tfjs-core';
 import { applyUpdates } from './apply-updates.js';
 import { validateLoss } from './context.js';
 import { findFusedKernel, type FusedStepArgs } from './fused.js';
+import { findFusionTarget } from './fusion/target.js';
+import { traceStep } from './fusion/trace.js';
 import { guardStep, type GuardedStep } from './internal/guard.js';
 import { runTransform } from './run-step.js';
 import { disposeReplaced } from './state-tree.js';
@@ -80,8 +82,20 @@ export function applyStep<S extends StateValue>(
   grads: Updates,
   options: ApplyStepOptions = {},
 ): ApplyStepResult<S> {
-  const kernel = options.fused === false ? undefined : findFusedKernel(transform as GradientTransformation<StateValue>);
   const skip = options.skipNonFinite === true;
+  const target = options.fused === false ? undefined : findFusionTarget();
+  if (target && transform.fusion !== undefined && (!skip || target.guardsNonFinite)) {
+    validateGradients(params, grads, { allowMissing: options.allowMissing ?? false, block: transform.name });
+    if (options.loss !== undefined) validateLoss(options.loss);
+    const traced = traceStep(transform as GradientTransformation<StateValue>, params, state, grads, options.loss);
+    if ('step' in traced && target.check?.(traced.step) === undefined) {
+      const r = target.run(traced.step, { skipNonFinite: skip, ...(options.previousSignals ? { previousSignals: options.previousSignals } : {}) });
+      const finite = skip ? { finite: r.finite ?? true } : {};
+      disposeReplaced(state, r.state, r.signals, params, grads, options.loss, finite, options.previousSignals);
+      return { state: r.state as S, signals: r.signals, path: 'fused', ...finite };
+    }
+  }
+  const kernel = options.fused === false ? undefined : findFusedKernel(transform as GradientTransformation<StateValue>);
   if (kernel && (!skip || kernel.guardsNonFinite === true)) {
     validateGradients(params, grads, { allowMissing: options.allowMissing ?? false, block: transform.name });
     if (options.loss !== undefined) validateLoss(options.loss);

@@ -1,3 +1,4 @@
+import { combineFusion, type SymMap, type SymTree } from './fusion/form.js';
 import type { GradientTransformation, Params, StateOf, StateValue, StepContext, Updates } from './types.js';
 
 type Members = readonly GradientTransformation<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -41,6 +42,18 @@ function positionalChain(members: Members): GradientTransformation<StateValue[]>
       });
       return { updates: current, state: next };
     },
+    fusion: combineFusion(members, (forms) => ({
+      update(updates, state, params, context) {
+        let current: SymMap = updates;
+        const next: SymTree[] = [];
+        forms.forEach((form, i) => {
+          const result = form.update(current, (state as readonly SymTree[])[i]!, params, context);
+          current = result.updates;
+          next.push(result.state);
+        });
+        return { updates: current, state: next };
+      },
+    })),
   } as unknown as GradientTransformation<StateValue[]>;
 }
 
@@ -63,5 +76,20 @@ function namedChain(members: NamedMembers): GradientTransformation<Record<string
       }
       return { updates: current, state: next };
     },
+    fusion: combineFusion(
+      names.map((n) => members[n]!),
+      (forms) => ({
+        update(updates, state, params, context) {
+          let current: SymMap = updates;
+          const next: Record<string, SymTree> = {};
+          names.forEach((n, i) => {
+            const result = forms[i]!.update(current, (state as Readonly<Record<string, SymTree>>)[n]!, params, context);
+            current = result.updates;
+            next[n] = result.state;
+          });
+          return { updates: current, state: next };
+        },
+      }),
+    ),
   } as unknown as GradientTransformation<Record<string, StateValue>>;
 }

@@ -45,3 +45,38 @@ export {
   unflattenState,
   type StateLeaf,
 } from './state-tree.js';
+export {
+  fx,
+  isLeafRef,
+  isSym,
+  FusionDecline,
+  Graph,
+  type Domain,
+  type LeafInfo,
+  type LeafRef,
+  type Node,
+  type NodeDef,
+  type ParamInfo,
+  type Sym,
+  type SymLike,
+} from './fusion/graph.js';
+export {
+  combineFusion,
+  fusionBlocker,
+  isFusionForm,
+  type Fusion,
+  type FusionContext,
+  type FusionForm,
+  type SymMap,
+  type SymTree,
+} from './fusion/form.js';
+export { traceStep, type TracedParam, type TracedSignal, type TracedStep, type TraceResult } from './fusion/trace.js';
+export { argsOf, isElemReduction, scheduleStep, type ElementPass, type ParamSweep, type Schedule, type Sweep } from './fusion/schedule.js';
+export {
+  findFusionTarget,
+  registerFusionTarget,
+  type FusionRunOptions,
+  type FusionRunResult,
+  type FusionTarget,
+} from './fusion/target.js';
+export { explainFusion, type FusionExplanation } from './fusion/explain.js';

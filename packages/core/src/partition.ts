@@ -1,5 +1,7 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { EmosensError } from './errors.js';
+import { combineFusion, type SymMap, type SymTree } from './fusion/form.js';
+import type { Sym } from './fusion/graph.js';
 import type { GradientTransformation, Params, StateOf, StepContext, Updates } from './types.js';
 
 type Members = Readonly<Record<string, GradientTransformation<any>>>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -62,5 +64,35 @@ export function partition<T extends Members>(
       }
       return { updates: out, state: next as PartitionState<T> };
     },
+    fusion: combineFusion(
+      labels.map((l) => transforms[l]!),
+      (forms) => ({
+        update(updates, state, params, context) {
+          const group = (map: SymMap): Record<string, Record<string, Sym>> => {
+            const groups: Record<string, Record<string, Sym>> = {};
+            for (const l of labels) groups[l] = {};
+            for (const [key, v] of Object.entries(map)) {
+              const label = labelOf(key, context.parameter(key));
+              const g = groups[label];
+              if (g === undefined) {
+                throw new EmosensError('INVALID_OPTION', `${name}: labelOf returned '${String(label)}' for parameter '${key}'; expected one of: ${labels.join(', ')}.`);
+              }
+              g[key] = v;
+            }
+            return groups;
+          };
+          const groupedUpdates = group(updates);
+          const groupedParams = group(params);
+          const out: Record<string, Sym> = {};
+          const next: Record<string, SymTree> = {};
+          labels.forEach((l, i) => {
+            const r = forms[i]!.update(groupedUpdates[l]!, (state as Readonly<Record<string, SymTree>>)[l]!, groupedParams[l]!, context);
+            Object.assign(out, r.updates);
+            next[l] = r.state;
+          });
+          return { updates: out, state: next };
+        },
+      }),
+    ),
   };
 }

@@ -1,4 +1,6 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
+import type { FusionContext } from './fusion/form.js';
+import type { Sym } from './fusion/graph.js';
 import type { GradientTransformation, Params, StepContext, Updates } from './types.js';
 
 /** The empty state of a stateless block. */
@@ -10,13 +12,16 @@ const EMPTY: EmptyState = Object.freeze({});
  * A block without state from a per-parameter function:
  * `u_out[name] = fn(u_in[name], params[name], context, name)`.
  *
+ * With `fused`, the same function over symbolic values (see `fx`), the block fuses:
+ *
  * ```ts
- * const scaleByHalf = stateless('scaleByHalf', (u) => tf.mul(u, 0.5));
+ * const scaleByHalf = stateless('scaleByHalf', (u) => tf.mul(u, 0.5), (u) => fx.mul(u, 0.5));
  * ```
  */
 export function stateless(
   name: string,
   fn: (update: Tensor, param: Tensor, context: StepContext, paramName: string) => Tensor,
+  fused?: (update: Sym, param: Sym, context: FusionContext, paramName: string) => Sym,
 ): GradientTransformation<EmptyState> {
   return {
     name,
@@ -26,6 +31,16 @@ export function stateless(
       for (const [key, u] of Object.entries(updates)) out[key] = fn(u, params[key]!, context, key);
       return { updates: out, state };
     },
+    fusion:
+      fused === undefined
+        ? { blocked: `block '${name}' has no fused form (stateless() was given no fused function)` }
+        : {
+            update(updates, state, params, context) {
+              const out: Record<string, Sym> = {};
+              for (const [key, u] of Object.entries(updates)) out[key] = fused(u, params[key]!, context, key);
+              return { updates: out, state };
+            },
+          },
   };
 }
 
@@ -35,5 +50,6 @@ export function identity(): GradientTransformation<EmptyState> {
     name: 'identity',
     init: () => EMPTY,
     update: (updates: Updates, state: EmptyState) => ({ updates, state }),
+    fusion: { update: (updates, state) => ({ updates, state }) },
   };
 }

@@ -1,4 +1,5 @@
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
+import type { Fusion } from './fusion/form.js';
 
 /**
  * A named map of tensors. Parameters, gradients and updates are all tensor maps,
@@ -99,6 +100,12 @@ export interface GradientTransformation<S extends StateValue = StateValue> {
    * `registerFusedKernel`): the kernel's key and the hyperparameters it needs.
    */
   readonly fused?: FusedSpec;
+  /**
+   * The block's fused form (its update over symbolic values, see `fx`), from which every
+   * backend target derives its fused step; or why it has none. Chains, partitions and
+   * wrappers build theirs from their members'.
+   */
+  readonly fusion?: Fusion;
   init(params: Params): S;
   update(updates: Updates, state: S, params: Params, context: StepContext): UpdateResult<S>;
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, type EmptyState, type GradientTransformation } from '@emosens/core';
+import { check, fx, type EmptyState, type GradientTransformation } from '@emosens/core';
 import type {} from './track-emotion.js';
 
 /**
@@ -21,6 +21,13 @@ export function fixedEmotion(value: number): GradientTransformation<EmptyState> 
       context.publish('emotion', tf.scalar(s), name);
       context.publish('calm', tf.scalar(false, 'bool'), name);
       return { updates, state };
+    },
+    fusion: {
+      update(updates, state, _params, context) {
+        context.publish('emotion', fx.const(s), name);
+        context.publish('calm', fx.const(0), name, 'bool');
+        return { updates, state };
+      },
     },
   };
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, type GradientTransformation, type Params, type StepContext, type Updates } from '@emosens/core';
+import { check, fx, type GradientTransformation, type LeafRef, type Params, type StepContext, type Updates } from '@emosens/core';
 
 declare module '@emosens/core' {
   interface Signals {
@@ -67,6 +67,14 @@ export function calmSignal(
   return (filled === true ? calm : tf.logicalAnd(filled, calm)) as tf.Scalar;
 }
 
+/** {@link calmSignal} over a symbolic window of `n` scalars (`tf.moments`' population variance). */
+function calmOf(history: ReturnType<typeof fx.window>, n: number, meanBelow: number, varianceBelow: number) {
+  const mean = fx.div(fx.sum(history), n);
+  const variance = fx.div(fx.sum(fx.square(fx.sub(history, mean))), n);
+  const meanAbs = fx.div(fx.sum(fx.abs(history)), n);
+  return fx.and(fx.lt(meanAbs, meanBelow), fx.lt(variance, varianceBelow));
+}
+
 /**
  * Tracks the emotion of training from its loss and publishes two signals each step:
  * `emotion` (the emotion scalar) and `calm` (the should-stop signal). Updates pass
@@ -122,6 +130,23 @@ export function trackEmotion(options: TrackEmotionOptions = {}): GradientTransfo
       context.publish('emotion', scalar, name);
       context.publish('calm', calm, name);
       return { updates, state: { count, short, long, scalar, history, calm } };
+    },
+    fusion: {
+      update(updates, state, _params, context) {
+        const s = state as Readonly<Record<keyof EmotionState, LeafRef>>;
+        const loss = context.loss(name);
+        const count = fx.step(s.count);
+        const first = fx.eq(count, 0);
+        const short = fx.select(first, loss, fx.add(fx.mul(loss, shortRate), fx.mul(fx.step(s.short), 1 - shortRate)));
+        const long = fx.select(first, loss, fx.add(fx.mul(loss, longRate), fx.mul(fx.step(s.long), 1 - longRate)));
+        const scalar = fx.tanh(fx.mul(fx.sub(short, long), gain));
+        const history = fx.shiftIn(s.history, scalar);
+        const next = fx.add(count, 1);
+        const calm = fx.and(fx.ge(next, window), calmOf(history, window, meanBelow, varianceBelow));
+        context.publish('emotion', scalar, name);
+        context.publish('calm', calm, name, 'bool');
+        return { updates, state: { count: next, short, long, scalar, history, calm } };
+      },
     },
   };
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { GradientTransformation, StateValue } from '@emosens/core';
+import { combineFusion, fx, type GradientTransformation, type StateValue, type Sym } from '@emosens/core';
 
 /**
  * Cautious (Liang et al., "Cautious Optimizers", arXiv 2411.16085): zero the update
@@ -37,5 +37,22 @@ export function cautious<S extends StateValue>(inner: GradientTransformation<S>)
       }
       return { updates: out, state: r.state };
     },
+    fusion: combineFusion([inner], ([form]) => ({
+      update(updates, state, params, context) {
+        const r = form!.update(updates, state, params, context);
+        const out: Record<string, Sym> = {};
+        for (const [key, u] of Object.entries(r.updates)) {
+          const g = updates[key];
+          if (g === undefined) {
+            out[key] = u;
+            continue;
+          }
+          const mask = fx.gt(fx.mul(u, g), 0);
+          const scale = fx.div(fx.size(g), fx.add(fx.sum(mask), 1));
+          out[key] = fx.mul(fx.mul(u, mask), scale);
+        }
+        return { updates: out, state: r.state };
+      },
+    })),
   };
 }

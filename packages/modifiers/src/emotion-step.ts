@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { EmptyState, GradientTransformation } from '@emosens/core';
+import { fx, type EmptyState, type GradientTransformation, type Sym } from '@emosens/core';
 import type {} from '@emosens/emotion'; // declares the `emotion` signal read below
 
 /**
@@ -20,6 +20,14 @@ export function scaleByEmotionStep(): GradientTransformation<EmptyState> {
       const out: Record<string, tf.Tensor> = {};
       for (const [key, u] of Object.entries(updates)) out[key] = tf.mul(u, factor);
       return { updates: out, state };
+    },
+    fusion: {
+      update(updates, state, _params, context) {
+        const factor = fx.sub(1, fx.abs(context.read('emotion', name)));
+        const out: Record<string, Sym> = {};
+        for (const [key, u] of Object.entries(updates)) out[key] = fx.mul(u, factor);
+        return { updates: out, state };
+      },
     },
   };
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, EmosensError, type EmptyState, type GradientTransformation } from '@emosens/core';
+import { check, EmosensError, fx, type EmptyState, type GradientTransformation, type Sym, type SymMap } from '@emosens/core';
 
 /** A learning rate as a function of the step number (0 on the first step). */
 export type Schedule = (step: number) => number;
@@ -31,12 +31,25 @@ export function scaleByLearningRate(learningRate: number | Schedule): GradientTr
     for (const [key, u] of Object.entries(updates)) out[key] = tf.mul(u, -lr);
     return out;
   };
+  const scaleSym = (updates: SymMap, factor: Sym) => {
+    const out: Record<string, Sym> = {};
+    for (const [key, u] of Object.entries(updates)) out[key] = fx.mul(u, factor);
+    return out;
+  };
+  const checked = (count: number): number => {
+    const lr = learningRate === undefined || typeof learningRate === 'number' ? NaN : learningRate(count);
+    if (!Number.isFinite(lr)) {
+      throw new EmosensError('INVALID_OPTION', `${name}: the schedule returned ${lr} at step ${count}; expected a finite number.`);
+    }
+    return lr;
+  };
   if (typeof learningRate !== 'function') {
     const lr = check.number(name, 'learningRate', learningRate, { min: 0 });
     const constant: GradientTransformation<EmptyState> = {
       name,
       init: () => ({}),
       update: (updates, state) => ({ updates: scale(updates, lr), state }),
+      fusion: { update: (updates, state) => ({ updates: scaleSym(updates, fx.const(-lr)), state }) },
     };
     return constant;
   }
@@ -44,11 +57,14 @@ export function scaleByLearningRate(learningRate: number | Schedule): GradientTr
     name,
     init: () => ({ count: 0 }),
     update(updates, state) {
-      const lr = learningRate(state.count);
-      if (!Number.isFinite(lr)) {
-        throw new EmosensError('INVALID_OPTION', `${name}: the schedule returned ${lr} at step ${state.count}; expected a finite number.`);
-      }
+      const lr = checked(state.count);
       return { updates: scale(updates, lr), state: { count: state.count + 1 } };
+    },
+    fusion: {
+      update(updates, state) {
+        const count = (state as { count: number }).count;
+        return { updates: scaleSym(updates, fx.uniform(-checked(count))), state: { count: count + 1 } };
+      },
     },
   };
   return scheduled;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, initPerParameter, updatePerParameter, type GradientTransformation, type PerParameter } from '@emosens/core';
+import { check, fx, initPerParameter, updatePerParameter, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
 
 /** Options of {@link scaleByLionMoment}. */
 export interface LionMomentOptions {
@@ -34,5 +34,18 @@ export function scaleByLionMoment(options: LionMomentOptions = {}): GradientTran
         update: tf.add(tf.mul(g, 1 - b1), tf.mul(m, b1)),
         state: tf.add(tf.mul(m, b2), tf.mul(g, 1 - b2)),
       })),
+    fusion: {
+      update(updates, state) {
+        const s = state as Record<string, LeafRef | Sym>;
+        const next = { ...s };
+        const out: Record<string, Sym> = {};
+        for (const [key, g] of Object.entries(updates)) {
+          const m = fx.elem(s[key] as LeafRef, key);
+          out[key] = fx.add(fx.mul(g, 1 - b1), fx.mul(m, b1));
+          next[key] = fx.add(fx.mul(m, b2), fx.mul(g, 1 - b2));
+        }
+        return { updates: out, state: next };
+      },
+    },
   };
 }

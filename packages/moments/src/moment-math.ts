@@ -1,8 +1,28 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { fx, type Sym, type SymLike } from '@emosens/core';
 
 /** Exponential moving average: `beta * m + (1 - beta) * x`. The one place moments are updated. */
 export function updateMoment(m: tf.Tensor, x: tf.Tensor, beta: number): tf.Tensor {
   return tf.add(tf.mul(m, beta), tf.mul(x, 1 - beta));
+}
+
+/** {@link updateMoment} over symbolic values (the fused forms). */
+export function updateMomentSym(m: Sym, x: Sym, beta: number): Sym {
+  return fx.add(fx.mul(m, beta), fx.mul(x, 1 - beta));
+}
+
+/** {@link biasCorrection} over a symbolic count. */
+export function biasCorrectionSym(beta: number, count: SymLike): Sym {
+  return fx.neg(fx.expm1(fx.mul(count, Math.log(beta))));
+}
+
+/**
+ * {@link factoredStatistics} over a symbolic gradient: `r` per row, `c` per column. Each mean
+ * is a sum of `g^2 / n`, the order in which tfjs's cpu backend computes `mean`.
+ */
+export function factoredStatisticsSym(g: Sym, eps: number): { r: Sym; c: Sym } {
+  const sq = fx.square(g);
+  return { r: fx.add(fx.rowSum(fx.div(sq, fx.cols(g))), eps), c: fx.add(fx.colSum(fx.div(sq, fx.rows(g))), eps) };
 }
 
 /**

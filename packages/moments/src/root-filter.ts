@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, EmosensError, type GradientTransformation, type StateValue } from '@emosens/core';
+import { check, combineFusion, EmosensError, fx, type GradientTransformation, type StateValue, type Sym } from '@emosens/core';
 import type {} from '@emosens/emotion'; // declares the `emotion` signal read below
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { factoredStatistics, outerProduct } from './moment-math.js';
+import { factoredStatistics, factoredStatisticsSym, outerProduct } from './moment-math.js';
 
 /** Which statistic of the gradient the filter takes the root of. */
 export type RootFilterStatistic = 'abs' | 'square' | 'factored';
@@ -85,7 +85,7 @@ export function rootFiltered<S extends StateValue>(
   const root = check.number('rootFiltered', 'root', options.root ?? 3, { min: 0, minExclusive: true });
   const inclusive = check.boolean('rootFiltered', 'inclusive', options.inclusive ?? statistic === 'abs');
   const eps = check.number('rootFiltered', 'eps', options.eps ?? 1e-8, { min: 0 });
-  const maskOptions: RootFilterOptions = { statistic, root, inclusive, eps };
+  const maskOptions = { statistic, root, inclusive, eps };
 
   return {
     name,
@@ -99,5 +99,32 @@ export function rootFiltered<S extends StateValue>(
       for (const [key, u] of Object.entries(r.updates)) out[key] = masks[key] ? tf.mul(u, masks[key]) : u;
       return { updates: out, state: r.state };
     },
+    fusion: combineFusion([inner], ([form]) => ({
+      update(updates, state, params, context) {
+        const threshold = fx.mul(fx.add(fx.abs(context.read('emotion', name)), 1), base);
+        const masks: Record<string, Sym> = {};
+        for (const [key, g] of Object.entries(updates)) masks[key] = rootFilterMaskSym(g, threshold, maskOptions);
+        const r = form!.update(updates, state, params, context);
+        const out: Record<string, Sym> = {};
+        for (const [key, u] of Object.entries(r.updates)) out[key] = masks[key] ? fx.mul(u, masks[key]) : u;
+        return { updates: out, state: r.state };
+      },
+    })),
   };
+}
+
+/** {@link rootFilterMask} over symbolic values (the fused form). */
+function rootFilterMaskSym(g: Sym, threshold: Sym, options: Required<Omit<RootFilterOptions, 'base'>>): Sym {
+  const power = 1 / options.root;
+  const pass = (x: Sym) => (options.inclusive ? fx.ge(x, threshold) : fx.gt(x, threshold));
+  switch (options.statistic) {
+    case 'abs':
+      return pass(fx.pow(fx.abs(g), power));
+    case 'square':
+      return pass(fx.pow(fx.square(g), power));
+    case 'factored': {
+      const { r, c } = factoredStatisticsSym(g, options.eps);
+      return fx.mul(pass(fx.pow(r, power)), pass(fx.pow(c, power)));
+    }
+  }
 }

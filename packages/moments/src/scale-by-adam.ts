@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, initPerParameter, updatePerParameter, type GradientTransformation, type PerParameter } from '@emosens/core';
-import { biasCorrection, updateMoment } from './moment-math.js';
+import { check, fx, initPerParameter, updatePerParameter, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
+import { biasCorrection, biasCorrectionSym, updateMoment, updateMomentSym } from './moment-math.js';
 
 /** Options of {@link scaleByAdam}. */
 export interface ScaleByAdamOptions {
@@ -67,6 +67,26 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
         return { update: u, state: mNext };
       });
       return { updates: r.updates, state: { count, mu: r.state, nu } };
+    },
+    fusion: {
+      update(updates, state) {
+        const s = state as { count: LeafRef; mu: Record<string, LeafRef | Sym>; nu: Record<string, LeafRef | Sym> };
+        const count = fx.add(fx.step(s.count), 1);
+        const bc1 = corrected ? biasCorrectionSym(b1, count) : 1;
+        const bc2 = corrected ? fx.sqrt(biasCorrectionSym(b2, count)) : 1;
+        const mu = { ...s.mu };
+        const nu = { ...s.nu };
+        const out: Record<string, Sym> = {};
+        for (const [key, g] of Object.entries(updates)) {
+          const m = updateMomentSym(fx.elem(s.mu[key] as LeafRef, key), g, b1);
+          const v = updateMomentSym(fx.elem(s.nu[key] as LeafRef, key), fx.square(g), b2);
+          mu[key] = m;
+          nu[key] = v;
+          const denom = fx.add(corrected ? fx.div(fx.sqrt(v), bc2) : fx.sqrt(v), eps);
+          out[key] = fx.div(corrected ? fx.div(m, bc1) : m, denom);
+        }
+        return { updates: out, state: { count, mu, nu } };
+      },
     },
   };
 }

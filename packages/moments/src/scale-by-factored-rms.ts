@@ -4,10 +4,13 @@ import {
   EmosensError,
   initPerParameter,
   updatePerParameter,
+  fx,
   type GradientTransformation,
+  type LeafRef,
+  type Sym,
   type PerParameter,
 } from '@emosens/core';
-import { factoredStatistics, outerProduct, updateMoment } from './moment-math.js';
+import { factoredStatistics, factoredStatisticsSym, outerProduct, updateMoment, updateMomentSym } from './moment-math.js';
 
 /** Options of {@link scaleByFactoredRms}. */
 export interface ScaleByFactoredRmsOptions {
@@ -64,5 +67,21 @@ export function scaleByFactoredRms(options: ScaleByFactoredRmsOptions = {}): Gra
         const u = tf.div(g, tf.add(tf.sqrt(outerProduct(row, col)), eps));
         return { update: u, state: { row, col } };
       }),
+    fusion: {
+      update(updates, state) {
+        const s = state as Record<string, { row: LeafRef; col: LeafRef } | { row: Sym; col: Sym }>;
+        const next = { ...s };
+        const out: Record<string, Sym> = {};
+        for (const [key, g] of Object.entries(updates)) {
+          const slot = s[key] as { row: LeafRef; col: LeafRef };
+          const { r, c } = factoredStatisticsSym(g, eps);
+          const row = updateMomentSym(fx.row(slot.row, key), fx.sqrt(r), decay);
+          const col = updateMomentSym(fx.col(slot.col, key), fx.sqrt(c), decay);
+          out[key] = fx.div(g, fx.add(fx.sqrt(fx.mul(row, col)), eps));
+          next[key] = { row, col };
+        }
+        return { updates: out, state: next };
+      },
+    },
   };
 }

@@ -1,7 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   check,
+  combineFusion,
+  fx,
   initPerParameter,
+  type LeafRef,
+  type Sym,
+  type SymTree,
   type GradientTransformation,
   type PerParameter,
   type StateValue,
@@ -59,6 +64,14 @@ export function shadowRatio(emotion: tf.Scalar): tf.Scalar {
  * chain(trackEmotion(), withShadow(chain(scaleByAdam(), scaleByLearningRate(1e-3))))
  * ```
  */
+/** {@link shadowRatio} over a symbolic emotion scalar (the fused form). */
+function shadowRatioSym(emotion: Sym): Sym {
+  const a = fx.abs(emotion);
+  const high = fx.add(fx.mul(fx.div(fx.sub(a, 0.6), 0.4), 0.4), 0.6);
+  const mid = fx.add(fx.mul(fx.div(fx.sub(a, 0.1), 0.5), 0.5), 0.1);
+  return fx.select(fx.gt(a, 0.6), high, fx.select(fx.gt(a, 0.1), mid, 0));
+}
+
 export function withShadow<S extends StateValue>(
   inner: GradientTransformation<S>,
   options: ShadowOptions = {},
@@ -101,5 +114,35 @@ export function withShadow<S extends StateValue>(
       }
       return { updates: out, state: { inner: r.state, shadow } };
     },
+    fusion: combineFusion([inner], ([form]) => ({
+      update(updates, state, params, context) {
+        const s = state as { inner: SymTree; shadow: Record<string, { value: LeafRef; taken: LeafRef } | { value: Sym; taken: Sym }> };
+        const ratio = shadowRatioSym(context.read('emotion', name));
+        const active = fx.gt(ratio, 0);
+        const blendedParams: Record<string, Sym> = { ...params };
+        const shadow = { ...s.shadow };
+        for (const key of Object.keys(updates)) {
+          const p = params[key]!;
+          const slot = s.shadow[key] as { value: LeafRef; taken: LeafRef };
+          const value = fx.elem(slot.value, key);
+          const taken = fx.paramScalar(slot.taken, key);
+          const blendWeight = fx.mul(fx.mul(active, taken), ratio);
+          const blended = fx.add(fx.mul(p, fx.sub(1, blendWeight)), fx.mul(value, blendWeight));
+          const followed = fx.add(value, fx.mul(fx.sub(blended, value), follow));
+          const takeNow = fx.mul(active, fx.sub(1, taken));
+          const keepOld = fx.sub(1, active);
+          const followNow = fx.mul(active, taken);
+          blendedParams[key] = blended;
+          shadow[key] = {
+            value: fx.add(fx.add(fx.mul(p, takeNow), fx.mul(value, keepOld)), fx.mul(followed, followNow)),
+            taken: fx.max(taken, active),
+          };
+        }
+        const r = form!.update(updates, s.inner, blendedParams, context);
+        const out: Record<string, Sym> = {};
+        for (const [key, u] of Object.entries(r.updates)) out[key] = fx.add(fx.sub(blendedParams[key]!, params[key]!), u);
+        return { updates: out, state: { inner: r.state, shadow } };
+      },
+    })),
   };
 }

@@ -1,0 +1,316 @@
+import { argsOf, scheduleStep, type Node, type Schedule, type TracedStep } from '@emosens/core';
+
+/** The arrays and numbers a rendered step reads and writes. */
+export interface JsStepInputs {
+  /** Each traced parameter's values (written in place), in `step.params` order. */
+  readonly params: readonly Float32Array[];
+  /** Each traced parameter's gradient (read only), same order. */
+  readonly grads: readonly Float32Array[];
+  /** The state tensors' values by leaf index (`Uint8Array` for bool leaves); written leaves in place. */
+  readonly leaves: readonly (Float32Array | Uint8Array | undefined)[];
+  readonly loss: number;
+  readonly uniforms: readonly number[];
+  /** Receives the signals' values, in `step.signals` order. */
+  readonly signals: Float64Array;
+}
+
+/** A rendered step: call it once per step with fresh inputs. */
+export type JsStep = (inputs: JsStepInputs) => void;
+
+/** How values round: `'exact'` rounds every operation to float32, as tfjs's own kernels store each result. */
+export type JsPrecision = 'exact' | 'fast';
+
+const UNARY: Record<string, (a: string) => string> = {
+  neg: (a) => `(-${a})`,
+  abs: (a) => `Math.abs(${a})`,
+  sqrt: (a) => `Math.sqrt(${a})`,
+  exp: (a) => `Math.exp(${a})`,
+  expm1: (a) => `Math.expm1(${a})`,
+  log: (a) => `Math.log(${a})`,
+  tanh: (a) => `Math.tanh(${a})`,
+  sign: (a) => `(${a} > 0 ? 1 : ${a} < 0 ? -1 : 0)`,
+  not: (a) => `(${a} === 0 ? 1 : 0)`,
+};
+
+const BINARY: Record<string, (a: string, b: string) => string> = {
+  add: (a, b) => `(${a} + ${b})`,
+  sub: (a, b) => `(${a} - ${b})`,
+  mul: (a, b) => `(${a} * ${b})`,
+  div: (a, b) => `(${a} / ${b})`,
+  pow: (a, b) => `Math.pow(${a}, ${b})`,
+  min: (a, b) => `Math.min(${a}, ${b})`,
+  max: (a, b) => `Math.max(${a}, ${b})`,
+  gt: (a, b) => `(${a} > ${b} ? 1 : 0)`,
+  ge: (a, b) => `(${a} >= ${b} ? 1 : 0)`,
+  lt: (a, b) => `(${a} < ${b} ? 1 : 0)`,
+  le: (a, b) => `(${a} <= ${b} ? 1 : 0)`,
+  eq: (a, b) => `(${a} === ${b} ? 1 : 0)`,
+  and: (a, b) => `(${a} !== 0 && ${b} !== 0 ? 1 : 0)`,
+  or: (a, b) => `(${a} !== 0 || ${b} !== 0 ? 1 : 0)`,
+};
+
+/** Operations whose result is exact already (no rounding needed). */
+const EXACT = new Set(['neg', 'abs', 'sign', 'not', 'min', 'max', 'gt', 'ge', 'lt', 'le', 'eq', 'and', 'or', 'select']);
+
+function literal(v: number): string {
+  const f = Math.fround(v);
+  if (Number.isNaN(f)) return 'NaN';
+  if (f === Infinity) return 'Infinity';
+  if (f === -Infinity) return '(-Infinity)';
+  if (Object.is(f, -0)) return '(-0)';
+  return f < 0 ? `(${String(f)})` : String(f);
+}
+
+/**
+ * Renders a traced step as one JavaScript function over typed arrays: the schedule's
+ * sweeps in order, each parameter's element passes as plain loops, every value of the
+ * graph inlined. The op tables above are the whole of this target's math; it knows no
+ * block and no optimizer.
+ */
+export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Schedule = scheduleStep(step)): string {
+  const { graph } = step;
+  const exact = precision === 'exact';
+  const round = (op: string, code: string) => (EXACT.has(op) ? code : `F(${code})`);
+  const elemRound = (op: string, code: string) => (exact ? round(op, code) : code);
+  const paramIndex = new Map(step.params.map((p, i) => [p.name, i]));
+  const lines: string[] = [];
+  const setup: string[] = [];
+  const emit = (indent: number, line: string) => lines.push('  '.repeat(indent) + line);
+
+  // How to refer to a node's value from code running in `domain` (where row index `i`,
+  // column index `j`, element index `x` and window slot `t` are in scope as needed).
+  const ref = (id: number): string => {
+    const node = graph.node(id);
+    switch (node.op) {
+      case 'const':
+        return literal(node.value);
+      case 'grad':
+        return `G${paramIndex.get(node.param!)}[x]`;
+      case 'param':
+        return `P${paramIndex.get(node.param!)}[x]`;
+      case 'leaf':
+        return leafRef(node);
+    }
+    switch (node.domain) {
+      case 'step':
+      case 'param':
+        return `v${id}`;
+      case 'row':
+        return `T${id}[i]`;
+      case 'col':
+        return `T${id}[j]`;
+      case 'window':
+        return `W${id}[t]`;
+      case 'elem':
+        return `e${id}`;
+    }
+  };
+  const leafRef = (node: Node & { op: 'leaf' }): string => {
+    const L = `L${node.leaf}`;
+    switch (node.domain) {
+      case 'elem':
+        return `${L}[x]`;
+      case 'row':
+        return `${L}[i]`;
+      case 'col':
+        return `${L}[j]`;
+      case 'window':
+        return `${L}[t]`;
+      default:
+        return `${L}[0]`;
+    }
+  };
+  // The expression computing a (non-reduction) node from its arguments.
+  const expr = (node: Node, rounding: (op: string, code: string) => string): string => {
+    const a = argsOf(node).map(ref);
+    switch (node.op) {
+      case 'uniform':
+        return `F(U[${node.slot}])`;
+      case 'loss':
+        return 'F(loss)';
+      case 'select':
+        return `(${a[0]} !== 0 ? ${a[1]} : ${a[2]})`;
+      case 'shiftIn': {
+        const n = graph.leaves[node.leaf]!.shape[0]!;
+        return `(t < ${n - 1} ? L${node.leaf}[t + 1] : ${a[0]})`;
+      }
+    }
+    if (node.op in UNARY) return rounding(node.op, UNARY[node.op]!(a[0]!));
+    if (node.op in BINARY) return rounding(node.op, BINARY[node.op]!(a[0]!, a[1]!));
+    throw new Error(`renderJs: no rendering for op '${node.op}'`);
+  };
+  const isInput = (node: Node) => node.op === 'const' || node.op === 'grad' || node.op === 'param' || node.op === 'leaf';
+
+  let temp = 0;
+  const arrays = new Set<string>();
+  const declareArray = (name: string, length: number) => {
+    if (!arrays.has(name)) {
+      arrays.add(name);
+      setup.push(`const ${name} = new Float64Array(${Math.max(length, 1)});`);
+    }
+  };
+
+  schedule.sweeps.forEach((sweep, s) => {
+    emit(1, `// sweep ${s}`);
+    for (const id of sweep.step) {
+      const node = graph.node(id);
+      if (isInput(node)) continue;
+      if (node.op === 'sumParams') emit(1, `const v${id} = F(${argsOf(node).map(ref).join(' + ')});`);
+      else if (node.op === 'windowSum') {
+        const arg = argsOf(node)[0]!;
+        const n = graph.node(arg).length!;
+        const acc = `s${temp++}`;
+        emit(1, `let ${acc} = 0;`);
+        emit(1, `for (let t = 0; t < ${n}; t++) ${acc} += ${ref(arg)};`);
+        emit(1, `const v${id} = F(${acc});`);
+      } else emit(1, `const v${id} = ${expr(node, round)};`);
+    }
+    const windowNodes = sweep.window.filter((id) => !isInput(graph.node(id)));
+    if (windowNodes.length) {
+      const n = graph.node(windowNodes[0]!).length!;
+      for (const id of windowNodes) declareArray(`W${id}`, n);
+      emit(1, `for (let t = 0; t < ${n}; t++) {`);
+      for (const id of windowNodes) emit(2, `W${id}[t] = ${expr(graph.node(id), round)};`);
+      emit(1, '}');
+    }
+    for (const ps of sweep.params) {
+      const info = graph.param(ps.name);
+      const k = paramIndex.get(ps.name);
+      for (const id of ps.scalars) {
+        const node = graph.node(id);
+        if (isInput(node)) continue;
+        if (node.op === 'sum') {
+          const arg = graph.node(argsOf(node)[0]!);
+          if (arg.domain === 'elem') emit(1, `const v${id} = F(a${id});`);
+          else {
+            const n = arg.domain === 'row' ? info.rows! : info.cols!;
+            const idx = arg.domain === 'row' ? 'i' : 'j';
+            const acc = `s${temp++}`;
+            emit(1, `let ${acc} = 0;`);
+            emit(1, `for (let ${idx} = 0; ${idx} < ${n}; ${idx}++) ${acc} += ${ref(arg.id)};`);
+            emit(1, `const v${id} = F(${acc});`);
+          }
+        } else emit(1, `const v${id} = ${expr(node, round)};`);
+      }
+      for (const [list, n, idx] of [
+        [ps.rows, info.rows ?? 0, 'i'],
+        [ps.cols, info.cols ?? 0, 'j'],
+      ] as const) {
+        const computed = list.filter((id) => !isInput(graph.node(id)));
+        for (const id of computed) declareArray(`T${id}`, n);
+        const own = computed.filter((id) => graph.node(id).op !== 'rowSum' && graph.node(id).op !== 'colSum');
+        if (own.length === 0) continue;
+        emit(1, `for (let ${idx} = 0; ${idx} < ${n}; ${idx}++) {`);
+        for (const id of own) emit(2, `T${id}[${idx}] = ${expr(graph.node(id), round)};`);
+        emit(1, '}');
+      }
+      const pass = ps.pass;
+      if (pass === undefined) continue;
+      if (k === undefined) throw new Error(`renderJs: parameter '${ps.name}' has element work but no gradient`);
+      for (const r of pass.reductions) {
+        const node = graph.node(r);
+        if (node.op === 'sum') emit(1, `let a${r} = 0;`);
+        else {
+          declareArray(`T${r}`, node.op === 'rowSum' ? info.rows! : info.cols!);
+          emit(1, `T${r}.fill(0);`);
+        }
+      }
+      const body: string[] = [];
+      for (const id of pass.nodes) {
+        const node = graph.node(id);
+        if (isInput(node)) continue;
+        body.push(`const e${id} = ${expr(node, elemRound)};`);
+      }
+      for (const r of pass.reductions) {
+        const node = graph.node(r);
+        const v = ref(argsOf(node)[0]!);
+        body.push(node.op === 'sum' ? `a${r} += ${v};` : node.op === 'rowSum' ? `T${r}[i] += ${v};` : `T${r}[j] += ${v};`);
+      }
+      if (pass.final) {
+        for (const [leaf, value] of step.writes) {
+          const l = graph.leaves[leaf]!;
+          if (l.domain !== 'elem' || l.param !== ps.name) continue;
+          body.push(l.dtype === 'bool' ? `L${leaf}[x] = ${ref(value.id)} !== 0 ? 1 : 0;` : `L${leaf}[x] = ${ref(value.id)};`);
+        }
+        const update = step.params[k]!.update;
+        body.push(`P${k}[x] = P${k}[x] + ${ref(update.id)};`);
+      }
+      if (pass.nested) {
+        emit(1, `for (let i = 0, x = 0; i < ${info.rows}; i++) {`);
+        emit(2, `for (let j = 0; j < ${info.cols}; j++, x++) {`);
+        for (const line of body) emit(3, line);
+        emit(2, '}');
+        emit(1, '}');
+      } else {
+        emit(1, `for (let x = 0; x < ${info.size}; x++) {`);
+        for (const line of body) emit(2, line);
+        emit(1, '}');
+      }
+      for (const r of pass.reductions) {
+        const node = graph.node(r);
+        if (node.op !== 'sum') {
+          const n = node.op === 'rowSum' ? info.rows! : info.cols!;
+          emit(1, `for (let q = 0; q < ${n}; q++) T${r}[q] = F(T${r}[q]);`);
+        }
+      }
+    }
+  });
+
+  // Writes that are not per element, after every sweep (nothing reads the old values later).
+  emit(1, '// writes');
+  for (const [leaf, value] of step.writes) {
+    const l = graph.leaves[leaf]!;
+    const store = (v: string) => (l.dtype === 'bool' ? `${v} !== 0 ? 1 : 0` : v);
+    switch (l.domain) {
+      case 'elem':
+        break;
+      case 'step':
+      case 'param':
+        emit(1, `L${leaf}[0] = ${store(ref(value.id))};`);
+        break;
+      case 'window':
+        emit(1, `for (let t = 0; t < ${l.shape[0]}; t++) L${leaf}[t] = ${store(ref(value.id))};`);
+        break;
+      case 'row':
+      case 'col': {
+        const idx = l.domain === 'row' ? 'i' : 'j';
+        emit(1, `for (let ${idx} = 0; ${idx} < ${l.shape.length === 1 ? l.shape[0] : l.shape.reduce((a, b) => a * b, 1)}; ${idx}++) L${leaf}[${idx}] = ${store(ref(value.id))};`);
+        break;
+      }
+    }
+  }
+  step.signals.forEach((s, i) => emit(1, `S[${i}] = ${ref(s.value.id)};`));
+
+  const used = new Set<string>();
+  const text = lines.join('\n');
+  for (const m of text.matchAll(/\b([PGL])(\d+)\b/g)) used.add(`${m[1]}${m[2]}`);
+  const unpack = [...used]
+    .sort()
+    .map((name) => `const ${name} = ${name[0] === 'P' ? 'inputs.params' : name[0] === 'G' ? 'inputs.grads' : 'inputs.leaves'}[${name.slice(1)}];`);
+  return [
+    '"use strict";',
+    'const F = Math.fround;',
+    ...setup,
+    'return function fusedStep(inputs) {',
+    '  const loss = inputs.loss, U = inputs.uniforms, S = inputs.signals;',
+    ...unpack.map((l) => `  ${l}`),
+    text,
+    '};',
+  ].join('\n');
+}
+
+const compiled = new Map<string, JsStep>();
+
+/** The rendered step for `step`'s program, compiled once per program and precision. */
+export function compileJs(step: TracedStep, precision: JsPrecision): JsStep {
+  const key = `${precision}:${step.key}`;
+  let fn = compiled.get(key);
+  if (fn === undefined) {
+    const source = renderJs(step, precision);
+    fn = new Function(source)() as JsStep;
+    if (compiled.size > 256) compiled.clear();
+    compiled.set(key, fn);
+  }
+  return fn;
+}
+

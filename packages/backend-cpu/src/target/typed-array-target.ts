@@ -1,0 +1,117 @@
+import { isTensor, type FusionRunOptions, type FusionRunResult, type FusionTarget, type Signals, type TracedStep } from '@emosens/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import { compileJs, type JsPrecision } from './render-js.js';
+
+/**
+ * Typed-array memory of one tfjs backend: how a step reads a tensor's values and gets
+ * storage it may write in place. The cpu backend keeps JavaScript typed arrays; the wasm
+ * backend keeps its tensors in the module's heap, seen through typed-array views.
+ */
+export interface TypedArrayMemory {
+  /** Why the step's tensors cannot be used here (e.g. one lives on another backend), or undefined. */
+  check(tensors: Iterable<Tensor>): string | undefined;
+  /** Begins a step; `inputs` are read only (their storage is never written). */
+  begin(inputs: readonly Tensor[]): StepMemory;
+}
+
+/** One step's access to memory. */
+export interface StepMemory {
+  /** The values of a tensor, to read. */
+  read(t: Tensor): Float32Array | Uint8Array;
+  /** The values of a variable, to write in place (its storage is made exclusive first). */
+  writeVariable(v: Variable): Float32Array;
+  /** A tensor holding `t`'s values whose storage this step may write: `t`, or a copy that replaces it. */
+  writable(t: Tensor): Tensor;
+  /** The values of a tensor returned by {@link writable}. */
+  values(t: Tensor): Float32Array | Uint8Array;
+  /** Call after the step: typed-array views must not outlive the step (the wasm heap may move). */
+  end(): void;
+}
+
+/** Options of {@link createTypedArrayTarget}. */
+export interface TypedArrayTargetOptions {
+  /** See `CpuKernelOptions.precision`. */
+  readonly precision?: JsPrecision;
+}
+
+/** Whether every value of `values` is finite (`x - x` is NaN exactly for NaN and ±Infinity). */
+function finiteArray(values: Float32Array | Uint8Array): boolean {
+  const n = values.length;
+  for (let i = 0; i < n; i++) {
+    const x = values[i]!;
+    if (x - x !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The typed-array target of the fusion compiler: renders a traced step as one JavaScript
+ * function (see `renderJs`), compiled once per program, and runs it over the arrays of
+ * `memory`, writing parameters and state in place. Serves every backend whose tensors are
+ * typed arrays the step can reach (cpu, wasm).
+ */
+export function createTypedArrayTarget(memory: TypedArrayMemory, options: TypedArrayTargetOptions = {}): FusionTarget {
+  const precision = options.precision ?? 'fast';
+  return {
+    name: 'typed-array',
+    guardsNonFinite: true,
+    check(step) {
+      const tensors: Tensor[] = [...step.params.flatMap((p) => [p.variable, p.grad]), ...step.leafTensors];
+      if (isTensor(step.loss)) tensors.push(step.loss);
+      return memory.check(tensors);
+    },
+    run(step, runOptions) {
+      return runTypedArrayStep(step, memory, precision, runOptions);
+    },
+  };
+}
+
+function runTypedArrayStep(step: TracedStep, memory: TypedArrayMemory, precision: JsPrecision, options: FusionRunOptions): FusionRunResult {
+  const fn = compileJs(step, precision);
+  const { graph } = step;
+  const lossTensor = isTensor(step.loss) ? step.loss : undefined;
+  const mem = memory.begin([...step.params.map((p) => p.grad), ...(lossTensor ? [lossTensor] : [])]);
+  try {
+    const loss: number = lossTensor !== undefined ? mem.read(lossTensor)[0]! : typeof step.loss === 'number' ? step.loss : 0;
+    const grads = step.params.map((p) => mem.read(p.grad) as Float32Array);
+    // A written step leaf that a signal reports: the signal is that leaf's own tensor.
+    const signalLeaf = step.signals.map((s) => {
+      for (const [leaf, value] of step.writes) {
+        const l = graph.leaves[leaf]!;
+        if (value.id === s.value.id && l.dtype === s.dtype && (l.domain === 'step' || l.domain === 'param') && l.shape.length === 0) return leaf;
+      }
+      return undefined;
+    });
+    if (options.skipNonFinite && (!Number.isFinite(Math.fround(loss)) || !grads.every(finiteArray))) {
+      const signals: Record<string, Tensor> = {};
+      step.signals.forEach((s, i) => {
+        const leaf = signalLeaf[i];
+        const previous = options.previousSignals?.[s.name as keyof Signals] as Tensor | undefined;
+        if (leaf !== undefined) signals[s.name] = step.leafTensors[leaf]!;
+        else if (previous !== undefined) signals[s.name] = previous;
+      });
+      return { state: step.state, signals: signals as Partial<Signals>, finite: false };
+    }
+    const params = step.params.map((p) => mem.writeVariable(p.variable));
+    const replaced = new Map<number, Tensor>();
+    const leaves = step.leafTensors.map((t, i) => {
+      if (!step.writes.has(i)) return graph.leaves[i]!.domain === undefined ? undefined : mem.read(t);
+      const w = mem.writable(t);
+      if (w !== t) replaced.set(i, w);
+      return mem.values(w);
+    });
+    const signalValues = new Float64Array(step.signals.length);
+    fn({ params, grads, leaves, loss, uniforms: graph.uniforms, signals: signalValues });
+    const tensorOf = (leaf: number, old: Tensor) => replaced.get(leaf) ?? old;
+    const signals: Record<string, Tensor> = {};
+    step.signals.forEach((s, i) => {
+      const leaf = signalLeaf[i];
+      signals[s.name] = leaf !== undefined ? tensorOf(leaf, step.leafTensors[leaf]!) : tf.scalar(s.dtype === 'bool' ? signalValues[i] !== 0 : signalValues[i]!, s.dtype);
+    });
+    const state = step.newState(tensorOf);
+    return options.skipNonFinite ? { state, signals: signals as Partial<Signals>, finite: true } : { state, signals: signals as Partial<Signals> };
+  } finally {
+    mem.end();
+  }
+}
