@@ -1,67 +1,35 @@
-import { EmosensError, registerFusedKernel, type FusedKernel } from '@emosens/core';
-import { FUSED_KEYS, type FusedKey, type FusedParamSlots } from '@emosens/optimizers';
-import { onCpu, runCpuStep, type LoopFactory } from './internal/cpu-step.js';
-import type { Precision } from './internal/float32.js';
-import { adamwLoop, emoAiryAdamLoop, emoSensAdamLoop } from './kernels/adam.js';
-import { emoAiryFactoredLoop } from './kernels/emo-airy.js';
-import { emoCatsLoop } from './kernels/emo-cats.js';
+import { EmosensError, registerFusionTarget } from '@emosens/core';
+import { cpuMemory } from './target/cpu-memory.js';
+import type { JsPrecision } from './target/render-js.js';
+import { createTypedArrayTarget } from './target/typed-array-target.js';
+import { wasmMemory } from './target/wasm-memory.js';
 
-/** The backend these kernels run on. */
-export const CPU_BACKEND = 'cpu';
-
-/** A fused kernel with the key and backend it registers under (tfjs's `KernelConfig`, for whole steps). */
-export interface FusedKernelConfig {
-  readonly key: string;
-  readonly backendName: string;
-  readonly kernel: FusedKernel;
-}
-
-/** Options of {@link registerCpuKernels}. */
+/** Options of {@link registerCpuKernels} and {@link registerWasmKernels}. */
 export interface CpuKernelOptions {
   /**
-   * `'fast'` (default): parameters and state are float32 when stored, and each entry's
-   * arithmetic is float64; agrees with the composed path within the golden tolerance.
-   * `'exact'`: rounds to float32 after every operation in the composed path's order, so
-   * fused and composed steps give bit-identical parameters and state (about 3x slower).
+   * `'fast'` (default): parameters and state are float32 when stored, and each element's
+   * arithmetic in between is float64 (step values are rounded as the composed ops round
+   * them); agrees with the composed path within the golden tolerance. `'exact'`: rounds to
+   * float32 after every operation in the composed path's order, so fused and composed steps
+   * of the cpu backend give bit-identical parameters and state.
    */
-  readonly precision?: Precision;
+  readonly precision?: JsPrecision;
 }
 
-/** The element loop of one parameter, by the direction and filter the shared plan gives it. */
-function loopFor(slot: FusedParamSlots): LoopFactory {
-  switch (slot.direction) {
-    case 'adam':
-      return slot.filter === 'none' ? adamwLoop : slot.filter === 'squareAbove' ? emoAiryAdamLoop : emoSensAdamLoop;
-    case 'factored':
-      return emoAiryFactoredLoop;
-    case 'lion':
-      return emoCatsLoop;
-  }
-}
-
-/**
- * The cpu kernel of one reference optimizer: the whole step in one pass over each
- * parameter's typed arrays (two over the gradient for EmoAiry's matrices), in place.
- */
-function createCpuKernel(key: FusedKey, precision: Precision): FusedKernel {
-  const name = `${key}/${CPU_BACKEND}`;
-  return { name, supports: onCpu, guardsNonFinite: true, step: (args) => runCpuStep(key, name, precision, loopFor, args) };
-}
-
-/** The fused cpu kernels of this package, one per key of `FUSED_KEYS` (`@emosens/optimizers`). */
-export function cpuKernelConfigs(options: CpuKernelOptions = {}): FusedKernelConfig[] {
+function precisionOf(name: string, options: CpuKernelOptions): JsPrecision {
   const precision = options.precision ?? 'fast';
   if (precision !== 'fast' && precision !== 'exact') {
-    throw new EmosensError('INVALID_OPTION', `registerCpuKernels: option 'precision' must be 'fast' or 'exact', got ${String(precision)}.`);
+    throw new EmosensError('INVALID_OPTION', `${name}: option 'precision' must be 'fast' or 'exact', got ${String(precision)}.`);
   }
-  return FUSED_KEYS.map((key) => ({ key, backendName: CPU_BACKEND, kernel: createCpuKernel(key, precision) }));
+  return precision;
 }
 
 /**
- * Registers the fused cpu kernels of EmoSens, EmoAiry, EmoCats and Adam/AdamW, so that
- * steps of those optimizers on the `'cpu'` backend (`StatefulOptimizer.step`,
- * `applyStep`) run as one pass over each parameter's typed arrays, in place. Returns a
- * function that unregisters them.
+ * Registers the typed-array fusion target on the `'cpu'` backend: every step of a chain whose
+ * blocks all have fused forms (every optimizer of `@emosens/optimizers`, and the chains you
+ * assemble from the blocks) then runs as one compiled pass per parameter over the typed
+ * arrays, in place (`StatefulOptimizer.step`, `applyStep`, the tfjs adapter). Returns a
+ * function that unregisters it.
  *
  * ```ts
  * import { registerCpuKernels } from '@emosens/backend-cpu';
@@ -71,6 +39,14 @@ export function cpuKernelConfigs(options: CpuKernelOptions = {}): FusedKernelCon
  * ```
  */
 export function registerCpuKernels(options: CpuKernelOptions = {}): () => void {
-  const unregister = cpuKernelConfigs(options).map((c) => registerFusedKernel(c.key, c.backendName, c.kernel));
-  return () => unregister.forEach((u) => u());
+  return registerFusionTarget('cpu', createTypedArrayTarget(cpuMemory(), { precision: precisionOf('registerCpuKernels', options) }));
+}
+
+/**
+ * Registers the same typed-array target on the `'wasm'` backend (`@tensorflow/tfjs-backend-wasm`),
+ * whose tensors live in the wasm module's heap: the compiled pass reads and writes them
+ * through typed-array views of the heap. Returns a function that unregisters it.
+ */
+export function registerWasmKernels(options: CpuKernelOptions = {}): () => void {
+  return registerFusionTarget('wasm', createTypedArrayTarget(wasmMemory(), { precision: precisionOf('registerWasmKernels', options) }));
 }

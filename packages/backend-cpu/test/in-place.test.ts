@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { flattenState, statefulOptimizer, unflattenState, type GradientTransformation, type StateValue } from '@emosens/core';
+import { explainFusion, flattenState, statefulOptimizer, unflattenState, type GradientTransformation, type StateValue } from '@emosens/core';
 import { adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { registerCpuKernels } from '../src/index.js';
 import { firstMismatch, lossSchedule, randomGradValues, randomValues, seeded, stateSnapshot, values } from './helpers.js';
@@ -204,7 +204,7 @@ describe('in place only where safe', () => {
 });
 
 describe('one tensor at two state leaves', () => {
-  it('a leaf the step does not write keeps its values while the written one advances (as composed)', () => {
+  it('runs composed (the fused path declines, naming the leaves): a leaf the step does not write keeps its values', () => {
     const rand = seeded(21);
     const init = { w: tf.tensor(randomValues(rand, 4)), x: tf.tensor(randomValues(rand, 4)) };
     const grads = { w: tf.tensor(randomGradValues(rand, 4)) };
@@ -220,13 +220,24 @@ describe('one tensor at two state leaves', () => {
       }
       opt.setState(unflattenState(opt.state, leaves));
       const before = stateSnapshot(opt.state);
-      for (let t = 0; t < 3; t++) opt.step(grads, { loss: 1.5 - 0.1 * t });
-      return { opt, before };
+      const reason = explainFusion(opt.transform, 'cpu', { params: opt.params, state: opt.state, grads, loss: 1 });
+      const paths: string[] = [];
+      for (let t = 0; t < 3; t++) {
+        opt.step(grads, { loss: 1.5 - 0.1 * t });
+        paths.push(opt.path!);
+      }
+      return { opt, before, reason, paths };
     };
     const tensors = tf.memory().numTensors;
     const fused = run(true);
     const composed = run(false);
-    expect(fused.opt.path).toBe('fused');
+    // the fused path declines a state whose leaves share storage, and says why; the
+    // composed step leaves distinct tensors, so the following steps fuse
+    expect(fused.paths).toEqual(['composed', 'fused', 'fused']);
+    expect(fused.reason).toEqual({
+      fused: false,
+      reason: expect.stringMatching(/^state 'step\/direction\/(mu|nu)\/x' shares its storage with state 'step\/direction\/(mu|nu)\/w'$/),
+    });
     const after = stateSnapshot(fused.opt.state);
     expect(after.get('step/direction/nu/x')).toEqual(fused.before.get('step/direction/nu/x'));
     expect(after.get('step/direction/nu/w')).not.toEqual(fused.before.get('step/direction/nu/w'));
@@ -275,7 +286,7 @@ describe('no readback, and errors leave everything as it was', () => {
     tf.dispose(Object.values(g));
   });
 
-  it('a state of the wrong layout throws INVALID_STATE naming what is missing, before any write', () => {
+  it('a state of the wrong layout is declined by the fused path, and the step throws before any write', () => {
     const opt = statefulOptimizer(emoSens(), { w: tf.tensor([1, 2]) });
     type Layout = { emotion: StateValue; step: { direction: { nu: Record<string, tf.Tensor> } & Record<string, StateValue> } & Record<string, StateValue> };
     const state = opt.state as unknown as Layout;
@@ -283,9 +294,11 @@ describe('no readback, and errors leave everything as it was', () => {
     opt.setState({ ...state, step: { ...state.step, direction: { ...state.step.direction, nu: {} } } } as unknown as StateValue);
     const emotion = stateSnapshot(state.emotion);
     const g = tf.tensor([1, 1]);
-    expect(() => opt.step({ w: g }, { loss: 1 })).toThrow(
-      expect.objectContaining({ code: 'INVALID_STATE', message: expect.stringMatching(/^emoSens\/cpu: moments of 'w' are missing or misshapen/) }),
-    );
+    expect(explainFusion(opt.transform, 'cpu', { params: opt.params, state: opt.state, grads: { w: g }, loss: 1 })).toEqual({
+      fused: false,
+      reason: expect.stringMatching(/expected a state tensor, got undefined/),
+    });
+    expect(() => opt.step({ w: g }, { loss: 1 })).toThrow();
     expect(stateSnapshot(state.emotion)).toEqual(emotion);
     expect(values(opt.params.w!)).toEqual([1, 2]);
     opt.dispose();

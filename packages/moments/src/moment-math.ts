@@ -41,10 +41,17 @@ export function biasCorrection(beta: number, count: tf.Scalar): tf.Scalar {
  * `c = mean(g^2 over axis 0) + eps` of shape `[d1, ..., dn]`.
  */
 export function factoredStatistics(g: tf.Tensor, eps: number): { r: tf.Tensor1D; c: tf.Tensor } {
+  const rows = g.shape[0]!;
+  // The sum over an empty axis is 0 (the mean `eps`); tfjs-backend-wasm's `sum` and `mean`
+  // over an empty axis return uninitialised memory instead, so an empty tensor is answered here.
+  if (g.size === 0) return { r: tf.fill([rows], eps) as tf.Tensor1D, c: tf.fill(g.shape.slice(1), eps) };
   const sq = tf.square(g);
   const rest = Array.from({ length: g.rank - 1 }, (_, i) => i + 1);
-  const r = tf.add(tf.mean(sq, rest), eps) as tf.Tensor1D;
-  const c = tf.add(tf.mean(sq, 0), eps);
+  const cols = g.size / rows;
+  // Means as sums of `x / n` (what tfjs's cpu `mean` computes), written out so that every
+  // backend computes them in the same order.
+  const r = tf.add(tf.sum(tf.div(sq, cols), rest), eps) as tf.Tensor1D;
+  const c = tf.add(tf.sum(tf.div(sq, rows), 0), eps);
   return { r, c };
 }
 

@@ -20,23 +20,6 @@ export function findCpuBackend(): MathBackendCPU | undefined {
   return tf.findBackend('cpu') as MathBackendCPU | null ?? undefined;
 }
 
-/** Whether `t` lives in the cpu backend's memory, with the dtype given. */
-export function isCpuTensor(backend: MathBackendCPU, t: Tensor, dtype: 'float32' | 'bool' = 'float32'): boolean {
-  if (t.isDisposed || t.dtype !== dtype || !backend.data.has(t.dataId)) return false;
-  const values = backend.data.get(t.dataId).values;
-  return dtype === 'float32' ? values instanceof Float32Array : values instanceof Uint8Array;
-}
-
-/**
- * The values of a tensor in the cpu backend's memory, read without `dataSync`: on the
- * cpu backend the data already is a JavaScript typed array, so this is a lookup and not
- * a device readback (which is why the fused cpu kernels can read a tensor loss without
- * counting as a readback). Do not write to the result.
- */
-export function readValues(backend: MathBackendCPU, t: Tensor): Float32Array {
-  return backend.data.get(t.dataId).values as Float32Array;
-}
-
 /**
  * Write access to tensors for one step. `writable(t)` returns a tensor holding `t`'s
  * values whose storage may be written in place: `t` itself when this package allocated
@@ -87,33 +70,5 @@ export class StepStorage {
     }
     this.claimed.add(v.dataId);
     return this.backend.data.get(v.dataId).values as Float32Array;
-  }
-
-  /** The typed array behind a tensor returned by {@link writable}. */
-  values(t: Tensor): Float32Array {
-    return this.backend.data.get(t.dataId).values as Float32Array;
-  }
-
-  /** The typed array behind a bool tensor returned by {@link writable}. */
-  boolValues(t: Tensor): Uint8Array {
-    return this.backend.data.get(t.dataId).values as Uint8Array;
-  }
-
-  /** The writable values of a float32 state tensor: `values(writable(t))`. */
-  writableValues(t: Tensor): Float32Array {
-    return this.values(this.writable(t));
-  }
-}
-
-/** Scratch arrays reused across steps (grown when too small), so steps allocate nothing. */
-export class Scratch {
-  private buffer = new Float64Array(0);
-
-  /** A zeroed Float64Array view of length `n`. */
-  float64(n: number): Float64Array {
-    if (this.buffer.length < n) this.buffer = new Float64Array(Math.max(n, this.buffer.length * 2));
-    const view = this.buffer.subarray(0, n);
-    view.fill(0);
-    return view;
   }
 }

@@ -26,11 +26,9 @@ export function cpuMemory(): TypedArrayMemory {
       const storage = new StepStorage(backend, inputs);
       const valuesOf = (t: Tensor) => backend.data.get(t.dataId).values as Float32Array | Uint8Array;
       return {
-        read: valuesOf,
-        writeVariable: (v) => storage.writableVariable(v),
+        exclusive: (v) => void storage.writableVariable(v),
         writable: (t) => storage.writable(t),
         values: valuesOf,
-        end() {},
       };
     },
   };

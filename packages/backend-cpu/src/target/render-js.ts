@@ -142,6 +142,8 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
   const isInput = (node: Node) => node.op === 'const' || node.op === 'grad' || node.op === 'param' || node.op === 'leaf';
 
   let temp = 0;
+  let usesCutoff = false;
+  const declaredCutoffs = new Set<number>();
   const arrays = new Set<string>();
   const declareArray = (name: string, length: number) => {
     if (!arrays.has(name)) {
@@ -215,11 +217,22 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
           emit(1, `T${r}.fill(0);`);
         }
       }
+      // Threshold tests of a power, `pow(x, c) >= t` with x >= 0, c > 0 and t the same for
+      // every element, become `x >= cutoff` with the cutoff found once (the same decision).
+      const cutoffs = new Map<number, string>();
+      for (const id of pass.nodes) {
+        const found = powThreshold(graph, id);
+        if (found === undefined) continue;
+        if (!declaredCutoffs.has(id)) emit(1, `const c${id} = powCutoff(${ref(found.threshold)}, ${literal(found.exponent)}, ${found.strict});`);
+        cutoffs.set(id, `(F(${ref(found.base)}) >= c${id} ? 1 : 0)`);
+        usesCutoff = true;
+        declaredCutoffs.add(id);
+      }
       const body: string[] = [];
       for (const id of pass.nodes) {
         const node = graph.node(id);
         if (isInput(node)) continue;
-        body.push(`const e${id} = ${expr(node, elemRound)};`);
+        body.push(`const e${id} = ${cutoffs.get(id) ?? expr(node, elemRound)};`);
       }
       for (const r of pass.reductions) {
         const node = graph.node(r);
@@ -235,6 +248,7 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
         const update = step.params[k]!.update;
         body.push(`P${k}[x] = P${k}[x] + ${ref(update.id)};`);
       }
+      dropUnused(body);
       if (pass.nested) {
         emit(1, `for (let i = 0, x = 0; i < ${info.rows}; i++) {`);
         emit(2, `for (let j = 0; j < ${info.cols}; j++, x++) {`);
@@ -290,6 +304,7 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
   return [
     '"use strict";',
     'const F = Math.fround;',
+    ...(usesCutoff ? [POW_CUTOFF] : []),
     ...setup,
     'return function fusedStep(inputs) {',
     '  const loss = inputs.loss, U = inputs.uniforms, S = inputs.signals;',
@@ -297,6 +312,58 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
     text,
     '};',
   ].join('\n');
+}
+
+/**
+ * The smallest non-negative float32 `x` with `fround(pow(x, c)) >= t` (`> t` when strict),
+ * by bisection over float32 bit patterns; NaN when no `x` passes. `pow(x, c)` for `c > 0`
+ * and rounding are non-decreasing in `x`, so `x >= cutoff` is exactly the test.
+ */
+const POW_CUTOFF = `function powCutoff(t, c, strict) {
+  const pass = (x) => (strict ? F(Math.pow(x, c)) > t : F(Math.pow(x, c)) >= t);
+  if (pass(0)) return 0;
+  if (!pass(Infinity)) return NaN;
+  const u = new Uint32Array(1), f = new Float32Array(u.buffer);
+  let lo = 0, hi = 0x7f800000;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    u[0] = mid;
+    if (pass(f[0])) hi = mid; else lo = mid;
+  }
+  u[0] = hi;
+  return f[0];
+}`;
+
+/** A test `pow(base, exponent) >= threshold` (or `>`) with a non-negative base, a positive constant exponent and a threshold that is not per element. */
+function powThreshold(graph: TracedStep['graph'], id: number): { base: number; exponent: number; threshold: number; strict: boolean } | undefined {
+  const node = graph.node(id);
+  if (node.op !== 'ge' && node.op !== 'gt') return undefined;
+  const [powId, threshold] = node.args;
+  const power = graph.node(powId);
+  const t = graph.node(threshold);
+  if (power.op !== 'pow' || (t.domain !== 'step' && t.domain !== 'param')) return undefined;
+  const [base, exponentId] = power.args;
+  const exponent = graph.node(exponentId);
+  if (exponent.op !== 'const' || !(exponent.value > 0)) return undefined;
+  const b = graph.node(base);
+  const nonNegative = b.op === 'abs' || (b.op === 'mul' && b.args[0] === b.args[1]) || b.op === 'sqrt';
+  return nonNegative ? { base, exponent: exponent.value, threshold, strict: node.op === 'gt' } : undefined;
+}
+
+/** Removes `const eN = ...;` lines whose value no later line uses (repeated until none is left). */
+function dropUnused(body: string[]): void {
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let k = body.length - 1; k >= 0; k--) {
+      const m = /^const (e\d+) = /.exec(body[k]!);
+      if (m === null) continue;
+      const name = new RegExp(`\\b${m[1]}\\b`);
+      if (!body.some((line, j) => j !== k && name.test(line))) {
+        body.splice(k, 1);
+        changed = true;
+      }
+    }
+  }
 }
 
 const compiled = new Map<string, JsStep>();

@@ -15,18 +15,18 @@ export interface TypedArrayMemory {
   begin(inputs: readonly Tensor[]): StepMemory;
 }
 
-/** One step's access to memory. */
+/**
+ * One step's access to memory. Storage is made writable first ({@link exclusive},
+ * {@link writable}: these may allocate); typed arrays are taken after that ({@link values}),
+ * since an allocation may move the wasm heap and detach earlier views.
+ */
 export interface StepMemory {
-  /** The values of a tensor, to read. */
-  read(t: Tensor): Float32Array | Uint8Array;
-  /** The values of a variable, to write in place (its storage is made exclusive first). */
-  writeVariable(v: Variable): Float32Array;
+  /** Makes a variable's storage exclusive to it (copying once when shared), so it may be written in place. */
+  exclusive(v: Variable): void;
   /** A tensor holding `t`'s values whose storage this step may write: `t`, or a copy that replaces it. */
   writable(t: Tensor): Tensor;
-  /** The values of a tensor returned by {@link writable}. */
+  /** The values of a tensor (a view: valid until the next allocation). */
   values(t: Tensor): Float32Array | Uint8Array;
-  /** Call after the step: typed-array views must not outlive the step (the wasm heap may move). */
-  end(): void;
 }
 
 /** Options of {@link createTypedArrayTarget}. */
@@ -72,46 +72,45 @@ function runTypedArrayStep(step: TracedStep, memory: TypedArrayMemory, precision
   const { graph } = step;
   const lossTensor = isTensor(step.loss) ? step.loss : undefined;
   const mem = memory.begin([...step.params.map((p) => p.grad), ...(lossTensor ? [lossTensor] : [])]);
-  try {
-    const loss: number = lossTensor !== undefined ? mem.read(lossTensor)[0]! : typeof step.loss === 'number' ? step.loss : 0;
-    const grads = step.params.map((p) => mem.read(p.grad) as Float32Array);
-    // A written step leaf that a signal reports: the signal is that leaf's own tensor.
-    const signalLeaf = step.signals.map((s) => {
-      for (const [leaf, value] of step.writes) {
-        const l = graph.leaves[leaf]!;
-        if (value.id === s.value.id && l.dtype === s.dtype && (l.domain === 'step' || l.domain === 'param') && l.shape.length === 0) return leaf;
-      }
-      return undefined;
-    });
-    if (options.skipNonFinite && (!Number.isFinite(Math.fround(loss)) || !grads.every(finiteArray))) {
-      const signals: Record<string, Tensor> = {};
-      step.signals.forEach((s, i) => {
-        const leaf = signalLeaf[i];
-        const previous = options.previousSignals?.[s.name as keyof Signals] as Tensor | undefined;
-        if (leaf !== undefined) signals[s.name] = step.leafTensors[leaf]!;
-        else if (previous !== undefined) signals[s.name] = previous;
-      });
-      return { state: step.state, signals: signals as Partial<Signals>, finite: false };
+  const loss: number = lossTensor !== undefined ? mem.values(lossTensor)[0]! : typeof step.loss === 'number' ? step.loss : 0;
+  // A written step leaf that a signal reports: the signal is that leaf's own tensor.
+  const signalLeaf = step.signals.map((s) => {
+    for (const [leaf, value] of step.writes) {
+      const l = graph.leaves[leaf]!;
+      if (value.id === s.value.id && l.dtype === s.dtype && (l.domain === 'step' || l.domain === 'param') && l.shape.length === 0) return leaf;
     }
-    const params = step.params.map((p) => mem.writeVariable(p.variable));
-    const replaced = new Map<number, Tensor>();
-    const leaves = step.leafTensors.map((t, i) => {
-      if (!step.writes.has(i)) return graph.leaves[i]!.domain === undefined ? undefined : mem.read(t);
-      const w = mem.writable(t);
-      if (w !== t) replaced.set(i, w);
-      return mem.values(w);
-    });
-    const signalValues = new Float64Array(step.signals.length);
-    fn({ params, grads, leaves, loss, uniforms: graph.uniforms, signals: signalValues });
-    const tensorOf = (leaf: number, old: Tensor) => replaced.get(leaf) ?? old;
+    return undefined;
+  });
+  if (options.skipNonFinite && (!Number.isFinite(Math.fround(loss)) || !step.params.every((p) => finiteArray(mem.values(p.grad))))) {
     const signals: Record<string, Tensor> = {};
     step.signals.forEach((s, i) => {
       const leaf = signalLeaf[i];
-      signals[s.name] = leaf !== undefined ? tensorOf(leaf, step.leafTensors[leaf]!) : tf.scalar(s.dtype === 'bool' ? signalValues[i] !== 0 : signalValues[i]!, s.dtype);
+      const previous = options.previousSignals?.[s.name as keyof Signals] as Tensor | undefined;
+      if (leaf !== undefined) signals[s.name] = step.leafTensors[leaf]!;
+      else if (previous !== undefined) signals[s.name] = previous;
     });
-    const state = step.newState(tensorOf);
-    return options.skipNonFinite ? { state, signals: signals as Partial<Signals>, finite: true } : { state, signals: signals as Partial<Signals> };
-  } finally {
-    mem.end();
+    return { state: step.state, signals: signals as Partial<Signals>, finite: false };
   }
+  // First everything that may allocate, then the views.
+  for (const p of step.params) mem.exclusive(p.variable);
+  const replaced = new Map<number, Tensor>();
+  const tensors = step.leafTensors.map((t, i) => {
+    if (!step.writes.has(i)) return graph.leaves[i]!.domain === undefined ? undefined : t;
+    const w = mem.writable(t);
+    if (w !== t) replaced.set(i, w);
+    return w;
+  });
+  const params = step.params.map((p) => mem.values(p.variable) as Float32Array);
+  const grads = step.params.map((p) => mem.values(p.grad) as Float32Array);
+  const leaves = tensors.map((t) => (t === undefined ? undefined : mem.values(t)));
+  const signalValues = new Float64Array(step.signals.length);
+  fn({ params, grads, leaves, loss, uniforms: graph.uniforms, signals: signalValues });
+  const tensorOf = (leaf: number, old: Tensor) => replaced.get(leaf) ?? old;
+  const signals: Record<string, Tensor> = {};
+  step.signals.forEach((s, i) => {
+    const leaf = signalLeaf[i];
+    signals[s.name] = leaf !== undefined ? tensorOf(leaf, step.leafTensors[leaf]!) : tf.scalar(s.dtype === 'bool' ? signalValues[i] !== 0 : signalValues[i]!, s.dtype);
+  });
+  const state = step.newState(tensorOf);
+  return options.skipNonFinite ? { state, signals: signals as Partial<Signals>, finite: true } : { state, signals: signals as Partial<Signals> };
 }

@@ -234,7 +234,7 @@ export function placeLeaf(info: LeafInfo, domain: Domain, param: string | undefi
 }
 
 function readLeaf(ref: LeafRef, domain: Domain, param: string | undefined, expected: (info: LeafInfo) => string | undefined): Sym {
-  if (!isLeafRef(ref)) throw new FusionDecline(`expected a state tensor, got ${typeof ref}`);
+  if (!isLeafRef(ref)) throw new FusionDecline(`expected a state tensor, got ${ref === undefined ? 'undefined' : typeof ref} (the state does not have the layout its block expects)`);
   const g = graph();
   const info = g.leaves[ref.leaf]!;
   const problem = expected(info);

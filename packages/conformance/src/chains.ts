@@ -1,0 +1,86 @@
+import { chain, partition, type GradientTransformation, type StateValue } from '@emosens/core';
+import { fixedEmotion, trackEmotion } from '@emosens/emotion';
+import { addDecayedWeights, cautious, scaleByEmotionStep, scaleByLearningRate, scaleBySign, scaleBySoftsign } from '@emosens/modifiers';
+import { rootFiltered, scaleByAdam, scaleByFactoredRms, scaleByLionMoment } from '@emosens/moments';
+import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
+import { withShadow } from '@emosens/shadow';
+
+type Tx = GradientTransformation<StateValue>;
+
+/** A named transform maker (fresh state each call). */
+export interface NamedTransform {
+  readonly name: string;
+  readonly make: () => Tx;
+  /** Whether it publishes the emotion signals. */
+  readonly emotion: boolean;
+}
+
+/** The reference optimizers and their variants. */
+export const REFERENCE_OPTIMIZERS: readonly NamedTransform[] = [
+  { name: 'emoSens', make: () => emoSens({ lr: 1e-2 }), emotion: true },
+  { name: 'emoSens shadow', make: () => emoSens({ lr: 1e-2, useShadow: true }), emotion: true },
+  { name: 'emoAiry', make: () => emoAiry({ lr: 1e-2 }), emotion: true },
+  { name: 'emoAiry shadow', make: () => emoAiry({ lr: 1e-2, useShadow: true, weightDecay: 0.1 }), emotion: true },
+  { name: 'emoCats', make: () => emoCats({ lr: 1e-3 }), emotion: true },
+  { name: 'emoCats shadow decoupled', make: () => emoCats({ lr: 1e-3, useShadow: true, decoupledWeightDecay: true }), emotion: true },
+  { name: 'adam', make: () => adam({ lr: 1e-2 }), emotion: false },
+  { name: 'adamw', make: () => adamw({ lr: 1e-2, weightDecay: 0.05 }), emotion: false },
+];
+
+const pick = <T>(rand: () => number, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+
+/** Directions a random chain may use: every moment, filter and sign block, alone or wrapped. */
+const DIRECTIONS: readonly [string, () => Tx][] = [
+  ['scaleByAdam()', () => scaleByAdam() as Tx],
+  ['scaleByAdam({ biasCorrection: false })', () => scaleByAdam({ biasCorrection: false }) as Tx],
+  ["rootFiltered(scaleByAdam(), 'abs')", () => rootFiltered(scaleByAdam({ b2: 0.99 })) as Tx],
+  ["rootFiltered(scaleByAdam(), 'square')", () => rootFiltered(scaleByAdam(), { statistic: 'square' }) as Tx],
+  ['chain(scaleByLionMoment(), scaleBySign())', () => chain(scaleByLionMoment(), scaleBySign()) as Tx],
+  ['rootFiltered(chain(scaleByLionMoment(), scaleBySign()))', () => rootFiltered(chain(scaleByLionMoment(), scaleBySign())) as Tx],
+  ['cautious(scaleByAdam())', () => cautious(scaleByAdam()) as Tx],
+  ['scaleBySoftsign()', () => scaleBySoftsign() as Tx],
+  [
+    'partition(factored: rootFiltered(scaleByFactoredRms()), dense: scaleByAdam())',
+    () =>
+      partition(
+        { factored: rootFiltered(scaleByFactoredRms({ decay: 0.8 }), { statistic: 'factored' }), dense: scaleByAdam() },
+        (_name, p) => (p.rank >= 2 ? 'factored' : 'dense'),
+      ) as Tx,
+  ],
+];
+
+/**
+ * A random chain assembled from every block with a fused form: an emotion source, a
+ * direction, some of the modifiers in a random order, a learning rate (a number or a
+ * schedule), maybe wrapped in the shadow system. The same `rand` state gives the same chain.
+ */
+export function randomChain(rand: () => number): NamedTransform {
+  const tracked = rand() < 0.75;
+  const fixed = Math.round((rand() * 1.6 - 0.8) * 100) / 100;
+  const [directionName, direction] = pick(rand, DIRECTIONS);
+  const modifiers: [string, () => Tx][] = [];
+  if (rand() < 0.6) modifiers.push(['scaleByEmotionStep()', () => scaleByEmotionStep() as Tx]);
+  if (rand() < 0.6) {
+    const wd = Math.round(rand() * 10) / 100;
+    modifiers.push([`addDecayedWeights(${wd})`, () => addDecayedWeights(wd) as Tx]);
+  }
+  if (rand() < 0.5) modifiers.reverse();
+  const scheduled = rand() < 0.4;
+  const lr = Math.round((0.001 + rand() * 0.02) * 1e4) / 1e4;
+  const shadow = rand() < 0.35;
+  const parts = [directionName, ...modifiers.map(([n]) => n), scheduled ? `scaleByLearningRate((t) => ${lr} / (1 + 0.1 t))` : `scaleByLearningRate(${lr})`];
+  const stepName = `chain(${parts.join(', ')})`;
+  const name = `chain(${tracked ? 'trackEmotion()' : `fixedEmotion(${fixed})`}, ${shadow ? `withShadow(${stepName})` : stepName})`;
+  return {
+    name,
+    emotion: true,
+    make: () => {
+      const step = chain(
+        direction(),
+        ...modifiers.map(([, m]) => m()),
+        (scheduled ? scaleByLearningRate((t: number) => lr / (1 + 0.1 * t)) : scaleByLearningRate(lr)) as Tx,
+      ) as Tx;
+      return chain(tracked ? trackEmotion() : fixedEmotion(fixed), shadow ? (withShadow(step) as Tx) : step) as Tx;
+    },
+  };
+}
