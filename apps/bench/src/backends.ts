@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { registerCpuKernels } from '@emosens/backend-cpu';
+import { registerCpuKernels, registerWasmKernels } from '@emosens/backend-cpu';
 
 /** Whether a backend can run here, and if not, why. */
 export type Availability = { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly reason: string };
@@ -28,6 +28,23 @@ export const cpuBackend: BenchBackend = {
     return { ok: true, detail: 'tfjs-backend-cpu (JavaScript typed arrays)' };
   },
   registerKernels: registerCpuKernels,
+  sync: async () => undefined,
+};
+
+/**
+ * tfjs-backend-wasm (single-threaded: Node cannot start tfjs's blob-URL workers) with
+ * `@emosens/backend-cpu`'s typed-array target over the wasm heap.
+ */
+export const wasmBackend: BenchBackend = {
+  name: 'wasm',
+  async activate() {
+    await import('@tensorflow/tfjs-backend-wasm');
+    tf.env().set('IS_NODE', false);
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    if (!(await tf.setBackend('wasm'))) return { ok: false, reason: "tf.setBackend('wasm') failed" };
+    return { ok: true, detail: `tfjs-backend-wasm (single thread${tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? ', SIMD' : ''})` };
+  },
+  registerKernels: registerWasmKernels,
   sync: async () => undefined,
 };
 
@@ -68,4 +85,4 @@ export const webgpuBackend: BenchBackend = {
 };
 
 /** Every backend the benchmark knows, in the order it measures them. */
-export const knownBackends: readonly BenchBackend[] = [cpuBackend, webgpuBackend];
+export const knownBackends: readonly BenchBackend[] = [cpuBackend, wasmBackend, webgpuBackend];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { flattenState, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
-import { emoAiry, emoCats, emoSens } from '@emosens/optimizers';
+import { adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import type { BenchBackend } from './backends.js';
 import { measureFloor } from './floor.js';
 import { timeSteps, type TimingOptions } from './timing.js';
@@ -8,7 +8,7 @@ import { timeSteps, type TimingOptions } from './timing.js';
 /** One measured (backend, optimizer, path, params): what `--json` writes. */
 export interface BenchRecord {
   readonly backend: string;
-  /** `emoSens`, `emoAiry`, `emoCats`, or `tf.train.adam`. */
+  /** `emoSens`, `emoAiry`, `emoCats`, `adamw`, or `tf.train.adam`. */
   readonly optimizer: string;
   /** `fused` or `composed` for the emosens optimizers; `tfjs` for tf.train.adam. */
   readonly path: 'fused' | 'composed' | 'tfjs';
@@ -46,6 +46,7 @@ export const EMO_OPTIMIZERS: Readonly<Record<string, () => GradientTransformatio
   emoSens: () => emoSens(),
   emoAiry: () => emoAiry(),
   emoCats: () => emoCats(),
+  adamw: () => adamw(),
 };
 
 /**
@@ -142,7 +143,7 @@ async function measureTfAdam(backend: BenchBackend, n: number, timing: TimingOpt
 
 /**
  * Runs the benchmark: per backend that can run here, per size, the memory floor, then
- * EmoSens, EmoAiry and EmoCats on the fused and the composed path, and tf.train.adam.
+ * EmoSens, EmoAiry, EmoCats and AdamW on the fused and the composed path, and tf.train.adam.
  */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);

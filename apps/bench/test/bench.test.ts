@@ -70,7 +70,8 @@ describe('a tiny run', () => {
     expect(result.skipped).toEqual([{ backend: 'imaginary', reason: 'no such device here' }]);
     const cases = result.records.map((r) => `${r.optimizer}/${r.path}`);
     expect(cases).toEqual([
-      'emoSens/fused', 'emoSens/composed', 'emoAiry/fused', 'emoAiry/composed', 'emoCats/fused', 'emoCats/composed', 'tf.train.adam/tfjs',
+      'emoSens/fused', 'emoSens/composed', 'emoAiry/fused', 'emoAiry/composed', 'emoCats/fused', 'emoCats/composed',
+      'adamw/fused', 'adamw/composed', 'tf.train.adam/tfjs',
     ]);
     for (const r of result.records) {
       expect(r).toMatchObject({ backend: 'cpu', params: 2000 });
