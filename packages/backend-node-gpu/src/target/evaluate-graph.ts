@@ -1,0 +1,186 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { argsOf, type Domain, type Node, type TracedStep } from '@emosens/core';
+import { BINARY, DeviceValue, foldIdentity, UNARY, type BinaryOp, type Operands, type UnaryOp, type Value } from './op-table.js';
+
+/**
+ * The shape a value of `node` has as a tensor, so that values of different domains meet
+ * with tf's own broadcasting: `step` and `param` values are scalars, a window is `[n]`,
+ * an `elem` value has its parameter's shape, a `col` value `[d1, ..., dn]` (the trailing
+ * dimensions, so it broadcasts against `elem` as is) and a `row` value `[d0, 1, ..., 1]`
+ * (the parameter's rank, so it broadcasts against `elem` and, with a `col` value, makes one).
+ */
+export function domainShape(step: TracedStep, node: { readonly domain: Domain; readonly param?: string | undefined; readonly length?: number | undefined }): number[] {
+  switch (node.domain) {
+    case 'step':
+    case 'param':
+      return [];
+    case 'window':
+      return [node.length!];
+    case 'elem':
+      return [...step.graph.param(node.param!).shape];
+    case 'col':
+      return step.graph.param(node.param!).shape.slice(1);
+    case 'row': {
+      const shape = step.graph.param(node.param!).shape;
+      return [shape[0]!, ...shape.slice(1).map(() => 1)];
+    }
+  }
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** The nodes a step's outputs (parameter updates, state writes, signals) need, in id order (args first). */
+export function usedNodes(step: TracedStep): number[] {
+  const used = new Set<number>();
+  const stack = [...step.params.map((p) => p.update.id), ...[...step.writes.values()].map((s) => s.id), ...step.signals.map((s) => s.value.id)];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (used.has(id)) continue;
+    used.add(id);
+    stack.push(...argsOf(step.graph.node(id)));
+  }
+  return [...used].sort((a, b) => a - b);
+}
+
+/** The values of one step's graph, as tensors in the shapes of {@link domainShape}. */
+export interface GraphValues {
+  /** A node's value as a float32 tensor. */
+  float(id: number): tf.Tensor;
+  /** A node's value as a bool tensor (`x != 0`). */
+  bool(id: number): tf.Tensor;
+  /** `t` (a float32 or bool tensor) broadcast to `shape`, bit for bit, without a `Tile`. */
+  broadcast(t: tf.Tensor, shape: readonly number[]): tf.Tensor;
+}
+
+/**
+ * Evaluates the nodes of a traced step that its outputs (parameter updates, state writes,
+ * signals) need, in id order (ids are topological), each once, with tf ops. Values that
+ * depend only on constants, uniforms and a number loss are folded on the host in float32
+ * and become scalar tensors only where a tensor op takes them. Call inside `tf.tidy`: every
+ * tensor made here is an intermediate.
+ */
+export function evaluateGraph(step: TracedStep): GraphValues {
+  const { graph } = step;
+  const values = new Map<number, Value>();
+  const scalars = new Map<string, tf.Tensor>();
+  const ones = new Map<string, tf.Tensor>();
+
+  // One scalar tensor per host number and dtype per step (Map keys would merge 0 and -0).
+  const scalarOf = (x: number, dtype: 'float32' | 'bool') => {
+    const key = `${dtype}:${Object.is(x, -0) ? '-0' : String(x)}`;
+    let t = scalars.get(key);
+    if (t === undefined) {
+      t = dtype === 'bool' ? tf.scalar(x !== 0, 'bool') : tf.scalar(x, 'float32');
+      scalars.set(key, t);
+    }
+    return t;
+  };
+  const operands: Operands = {
+    float: (v) => (typeof v === 'number' ? scalarOf(v, 'float32') : v.float()),
+    bool: (v) => (typeof v === 'number' ? scalarOf(v, 'bool') : v.bool()),
+  };
+  // Broadcasting multiplies by ones (`x * 1` is exact, -0 and NaN included) or and-s with
+  // true: tf.where and tf.broadcastTo would use Tile, which the cpu backend runs by reading
+  // its input back (`readSync`). The ones are uploaded once per shape and step.
+  const broadcast = (t: tf.Tensor, shape: readonly number[]): tf.Tensor => {
+    if (sameShape(t.shape, shape)) return t;
+    const key = `${t.dtype}:${shape.join(',')}`;
+    let one = ones.get(key);
+    if (one === undefined) {
+      one = tf.ones([...shape], t.dtype === 'bool' ? 'bool' : 'float32');
+      ones.set(key, one);
+    }
+    return t.dtype === 'bool' ? tf.logicalAnd(t, one) : tf.mul(t, one);
+  };
+
+  const paramIndex = new Map(step.params.map((p, i) => [p.name, i]));
+  const traced = (node: Node) => {
+    const i = paramIndex.get(node.param!);
+    if (i === undefined) throw new Error(`tf-ops target: parameter '${node.param}' has no gradient this step`);
+    return step.params[i]!;
+  };
+  const leafValue = (node: Node & { op: 'leaf' }): DeviceValue => {
+    const info = graph.leaves[node.leaf]!;
+    let t = step.leafTensors[node.leaf]!;
+    const shape = domainShape(step, node);
+    if (!sameShape(t.shape, shape)) t = tf.reshape(t, shape);
+    return info.dtype === 'bool' ? DeviceValue.bool(t) : DeviceValue.float(t);
+  };
+  const loss = (): Value => {
+    const l = step.loss;
+    if (l === undefined) throw new Error('tf-ops target: the graph reads the loss, but the step has none');
+    if (typeof l === 'number') return Math.fround(l);
+    return DeviceValue.float(l.rank === 0 ? l : tf.reshape(l, []));
+  };
+  const valueOf = (id: number) => values.get(id)!;
+  // A value in its domain's full shape (a reduction's argument may have folded to a number).
+  const full = (id: number) => broadcast(operands.float(valueOf(id)), domainShape(step, graph.node(id)));
+
+  const evaluate = (node: Node): Value => {
+    const args = argsOf(node).map(valueOf);
+    switch (node.op) {
+      case 'const':
+        return Math.fround(node.value);
+      case 'uniform':
+        return Math.fround(graph.uniforms[node.slot]!);
+      case 'loss':
+        return loss();
+      case 'grad':
+        return DeviceValue.float(traced(node).grad);
+      case 'param':
+        return DeviceValue.float(traced(node).variable);
+      case 'leaf':
+        return leafValue(node);
+      case 'select': {
+        const [c, a, b] = args as [Value, Value, Value];
+        if (typeof c === 'number') return c !== 0 ? a : b;
+        if (a === b) return a;
+        const [tc, ta, tb] = [operands.bool(c), operands.float(a), operands.float(b)];
+        const shape = tf.backend_util.assertAndGetBroadcastShape(tf.backend_util.assertAndGetBroadcastShape(tc.shape, ta.shape), tb.shape);
+        // The Select kernel itself: tf.where would clone (Identity) operands of one shape.
+        const inputs = { condition: broadcast(tc, shape), t: broadcast(ta, shape), e: broadcast(tb, shape) };
+        return DeviceValue.float(tf.engine().runKernel(tf.Select, inputs));
+      }
+      case 'sum':
+      case 'windowSum':
+        return DeviceValue.float(tf.sum(full(argsOf(node)[0]!)));
+      case 'rowSum': {
+        const x = full(argsOf(node)[0]!);
+        return DeviceValue.float(tf.sum(x, x.shape.map((_, i) => i).slice(1), true));
+      }
+      case 'colSum':
+        return DeviceValue.float(tf.sum(full(argsOf(node)[0]!), 0));
+      case 'sumParams': {
+        const xs = args.map((a) => operands.float(a));
+        return DeviceValue.float(xs.length === 1 ? xs[0]! : tf.addN(xs));
+      }
+      case 'shiftIn': {
+        const window = step.leafTensors[node.leaf]!;
+        const n = window.shape[0]!;
+        const last = tf.reshape(operands.float(args[0]!), [1]);
+        const old = graph.leaves[node.leaf]!.dtype === 'bool' ? tf.cast(window, 'float32') : window;
+        return DeviceValue.float(n === 1 ? last : tf.concat([tf.slice(old, [1], [n - 1]), last]));
+      }
+    }
+    if (node.op in UNARY) {
+      const rule = UNARY[node.op as UnaryOp];
+      const [a] = args as [Value];
+      return typeof a === 'number' ? rule.host(a) : rule.device(operands, a);
+    }
+    if (node.op in BINARY) {
+      const op = node.op as BinaryOp;
+      const [a, b] = args as [Value, Value];
+      if (typeof a === 'number' && typeof b === 'number') return BINARY[op].host(a, b);
+      return foldIdentity(op, a, b) ?? BINARY[op].device(operands, a, b);
+    }
+    throw new Error(`tf-ops target: no rule for op '${node.op}'`);
+  };
+
+  for (const id of usedNodes(step)) values.set(id, evaluate(graph.node(id)));
+
+  return {
+    float: (id) => operands.float(valueOf(id)),
+    bool: (id) => operands.bool(valueOf(id)),
+    broadcast,
+  };
+}
