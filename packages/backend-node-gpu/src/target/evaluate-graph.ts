@@ -112,6 +112,12 @@ export function evaluateGraph(step: TracedStep): GraphValues {
     if (typeof l === 'number') return Math.fround(l);
     return DeviceValue.float(l.rank === 0 ? l : tf.reshape(l, []));
   };
+  // A sum over no elements is 0: tfjs-wasm's Sum over an empty axis returns garbage.
+  const sum = (x: tf.Tensor, axes: number[] | undefined, keepDims: boolean): tf.Tensor => {
+    if (x.size > 0) return tf.sum(x, axes, keepDims);
+    const reduced = new Set(axes ?? x.shape.map((_, i) => i));
+    return tf.zeros(x.shape.flatMap((d, i) => (!reduced.has(i) ? [d] : keepDims ? [1] : [])));
+  };
   const valueOf = (id: number) => values.get(id)!;
   // A value in its domain's full shape (a reduction's argument may have folded to a number).
   const full = (id: number) => broadcast(operands.float(valueOf(id)), domainShape(step, graph.node(id)));
@@ -143,13 +149,13 @@ export function evaluateGraph(step: TracedStep): GraphValues {
       }
       case 'sum':
       case 'windowSum':
-        return DeviceValue.float(tf.sum(full(argsOf(node)[0]!)));
+        return DeviceValue.float(sum(full(argsOf(node)[0]!), undefined, false));
       case 'rowSum': {
         const x = full(argsOf(node)[0]!);
-        return DeviceValue.float(tf.sum(x, x.shape.map((_, i) => i).slice(1), true));
+        return DeviceValue.float(sum(x, x.shape.map((_, i) => i).slice(1), true));
       }
       case 'colSum':
-        return DeviceValue.float(tf.sum(full(argsOf(node)[0]!), 0));
+        return DeviceValue.float(sum(full(argsOf(node)[0]!), [0], false));
       case 'sumParams': {
         const xs = args.map((a) => operands.float(a));
         return DeviceValue.float(xs.length === 1 ? xs[0]! : tf.addN(xs));
