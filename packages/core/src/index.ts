@@ -30,6 +30,7 @@ export {
   type FusedStepResult,
 } from './fused.js';
 export { runTransform, type RunStepOptions, type RunStepResult } from './run-step.js';
+export { StepEngine, mergeState, type NonFinitePolicy, type StepEngineOptions } from './step-engine.js';
 export {
   StatefulOptimizer,
   statefulOptimizer,

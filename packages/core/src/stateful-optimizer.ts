@@ -1,7 +1,6 @@
-import { add, cast, clone, dispose, scalar, sub, tidy, variable, type Tensor, type Variable } from '@tensorflow/tfjs-core';
-import { applyStep, type StepPath } from './apply-step.js';
-import { EmosensError } from './errors.js';
-import { disposeReplaced, disposeState, isTensor } from './state-tree.js';
+import { dispose, variable, type Tensor, type Variable } from '@tensorflow/tfjs-core';
+import type { StepPath } from './apply-step.js';
+import { StepEngine } from './step-engine.js';
 import type { GradientTransformation, Loss, SignalName, Signals, StateValue, TensorMap, Updates } from './types.js';
 import { validateParams } from './validate.js';
 
@@ -36,17 +35,8 @@ export interface StepOptions {
  * ```
  */
 export class StatefulOptimizer<S extends StateValue = StateValue> {
-  /** The trained parameters, as variables updated in place by each step. */
-  readonly params: Readonly<Record<string, Variable>>;
-  private currentState: S;
-  private lastSignals: Partial<Signals> = {};
-  private steps = 0;
+  private readonly engine: StepEngine<S>;
   private readonly owned: Variable[];
-  private readonly allowMissing: boolean;
-  private readonly useFused: boolean;
-  private readonly skipNonFinite: boolean;
-  private skipped: Tensor | undefined;
-  private lastPath: StepPath | undefined;
 
   constructor(
     readonly transform: GradientTransformation<S>,
@@ -65,31 +55,38 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
         vars[name] = v;
       }
     }
-    this.params = vars;
-    this.allowMissing = options.allowMissing ?? false;
-    this.useFused = options.fused ?? true;
-    this.skipNonFinite = options.skipNonFinite ?? false;
-    this.currentState = transform.init(this.params);
+    this.engine = new StepEngine(transform, {
+      owner: 'StatefulOptimizer',
+      allowMissing: options.allowMissing ?? false,
+      fused: options.fused ?? true,
+      nonFinite: options.skipNonFinite ? 'skip' : 'apply',
+    });
+    this.engine.addParams(vars);
+  }
+
+  /** The trained parameters, as variables updated in place by each step. */
+  get params(): Readonly<Record<string, Variable>> {
+    return this.engine.params;
   }
 
   /** The transform's current state (plain data; read it, do not dispose it). */
   get state(): S {
-    return this.currentState;
+    return this.engine.state as S;
   }
 
-  /** How many steps have succeeded. */
+  /** How many steps have been taken (applied or skipped). */
   get stepCount(): number {
-    return this.steps;
+    return this.engine.stepCount;
   }
 
-  /** Which path ran the last step: a fused kernel or the composed transform. */
+  /** Which path ran the last step: the fused pass of a fusion target, or the composed transform. */
   get path(): StepPath | undefined {
-    return this.lastPath;
+    return this.engine.path;
   }
 
   /** The signals published during the last step (e.g. `emotion`, `calm`). */
   get signals(): Readonly<Partial<Signals>> {
-    return this.lastSignals;
+    return this.engine.signals;
   }
 
   /**
@@ -97,9 +94,12 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
    * the device: call it between steps, not inside a training hot loop).
    */
   readSignal(name: SignalName): number | undefined {
-    const value = (this.lastSignals as Record<string, unknown>)[name] as Tensor | undefined;
-    if (value === undefined) return undefined;
-    return value.dataSync()[0];
+    return this.engine.readSignal(name);
+  }
+
+  /** {@link readSignal}, asynchronously (works on every backend, WebGPU in Node included). */
+  readSignalAsync(name: SignalName): Promise<number | undefined> {
+    return this.engine.readSignalAsync(name);
   }
 
   /**
@@ -107,52 +107,25 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
    * parameters. On error nothing changes (parameters, state and step count).
    */
   step(grads: Updates, options: StepOptions = {}): void {
-    const result = applyStep(this.transform, this.params, this.currentState, grads, {
-      ...(options.loss !== undefined ? { loss: options.loss } : {}),
-      allowMissing: this.allowMissing,
-      fused: this.useFused,
-      ...(this.skipNonFinite ? { skipNonFinite: true, previousSignals: this.lastSignals } : {}),
-    });
-    if (this.skipNonFinite) this.countSkipped(result.finite);
-    disposeReplaced(this.lastSignals, result.state, result.signals, this.params, options.loss);
-    this.currentState = result.state;
-    this.lastSignals = result.signals;
-    this.lastPath = result.path;
-    this.steps += 1;
+    this.engine.step(grads, options.loss);
   }
 
   /**
-   * How many steps were skipped for non-finite values (with `skipNonFinite`), as a float32
-   * scalar kept on the device; read it between steps. `undefined` before any step.
+   * How many steps were skipped for non-finite values (with `skipNonFinite`), as an int32
+   * scalar kept on the device; read it between steps. `undefined` without `skipNonFinite`.
    */
   get skippedSteps(): Tensor | undefined {
-    return this.skipped;
-  }
-
-  private countSkipped(finite: boolean | Tensor | undefined): void {
-    const previous = this.skipped;
-    this.skipped = tidy(() => {
-      const base = previous ?? scalar(0);
-      if (finite === undefined || finite === true) return clone(base);
-      if (finite === false) return add(base, 1);
-      return add(base, sub(1, cast(finite, 'float32')));
-    });
-    previous?.dispose();
-    if (isTensor(finite)) finite.dispose();
+    return this.engine.nonFinite === 'apply' ? undefined : this.engine.skippedSteps;
   }
 
   /** Replaces the state, e.g. one restored from a checkpoint. The old state is released. */
   setState(state: S): void {
-    if (state === undefined) throw new EmosensError('INVALID_STATE', 'setState: expected a state.');
-    disposeReplaced(this.currentState, state);
-    this.currentState = state;
+    this.engine.setState(state);
   }
 
   /** Releases the state, the last signals and any variables this object created. */
   dispose(): void {
-    disposeState(this.currentState);
-    disposeReplaced(this.lastSignals, this.currentState);
-    this.skipped?.dispose();
+    this.engine.release();
     dispose(this.owned);
   }
 }

@@ -1,11 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   EmosensError,
-  allFinite,
-  applyStep,
+  StepEngine,
   collectTensors,
   disposeReplaced,
-  disposeState,
   isTensor,
   unflattenState,
   validateLoss,
@@ -15,9 +13,8 @@ import {
   type StepPath,
   type Signals,
   type StateValue,
-  type Updates,
 } from '@emosens/core';
-import { detachTensors, keepTree, leavesWithSegments, mergeState, type Leaf } from './internal/state-tree.js';
+import { leavesWithSegments, type Leaf } from './internal/state-tree.js';
 import { decodeWeights, encodeWeights, type DecodedWeights, type NamedTensor } from './internal/weights.js';
 import { getTransformFactory, type FactoryOptions } from './registry.js';
 
@@ -108,15 +105,9 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
 
   readonly transform: GradientTransformation<S>;
   readonly onNonFinite: NonFinitePolicy;
-  private readonly useFused: boolean;
-  private lastPath: StepPath | undefined;
   private readonly source: TransformSource | undefined;
-  /** Trained variables, in the order first seen (the order of saved weights). */
-  private paramNames: string[] = [];
-  private params: Record<string, tf.Variable> = {};
-  private currentState: S | undefined;
-  private lastSignals: Partial<Signals> = {};
-  private skippedCount: tf.Scalar | undefined;
+  /** The step engine shared with `StatefulOptimizer`: variables (in the order first seen), state, policy, counter, signals. */
+  private readonly engine: StepEngine<S>;
   private pendingLoss: Loss | undefined;
   private pendingRestore: DecodedWeights | undefined;
   /** Tensors created by the last getWeights call (released by the next one). */
@@ -136,28 +127,28 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     }
     this.transform = transform;
     this.onNonFinite = policy;
-    this.useFused = options.fused ?? true;
     this.source = options.source;
+    this.engine = new StepEngine(transform, { owner: 'TransformOptimizer', allowMissing: true, fused: options.fused ?? true, nonFinite: policy });
   }
 
   /** The transform's current state (read it, do not dispose it); `undefined` before the first step. */
   get state(): S | undefined {
-    return this.currentState;
+    return this.engine.state;
   }
 
   /** Which path ran the last step: the composed transform or a fused kernel. */
   get path(): StepPath | undefined {
-    return this.lastPath;
+    return this.engine.path;
   }
 
   /** The names of the variables this optimizer trains, in the order it first saw them. */
   get parameterNames(): readonly string[] {
-    return this.paramNames;
+    return this.engine.parameterNames;
   }
 
   /** The signals published during the last step (e.g. `emotion`, `calm`); read them, do not dispose them. */
   get signals(): Readonly<Partial<Signals>> {
-    return this.lastSignals;
+    return this.engine.signals;
   }
 
   /**
@@ -166,9 +157,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
    * the device: call it between steps, not inside a hot loop.
    */
   readSignal(name: SignalName): number | undefined {
-    const value = (this.lastSignals as Record<string, unknown>)[name];
-    if (!isTensor(value)) return undefined;
-    return value.dataSync()[0];
+    return this.engine.readSignal(name);
   }
 
   /**
@@ -178,23 +167,14 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
    * no `OffscreenCanvas` for them) or would stall. The value is the one published when
    * this is called: steps taken before the promise settles do not change it.
    */
-  async readSignalAsync(name: SignalName): Promise<number | undefined> {
-    const value = (this.lastSignals as Record<string, unknown>)[name];
-    if (!isTensor(value)) return undefined;
-    // A copy shares the storage, so the next step may release the signal while the read
-    // is in flight.
-    const copy = tf.clone(value);
-    try {
-      return (await copy.data())[0];
-    } finally {
-      copy.dispose();
-    }
+  readSignalAsync(name: SignalName): Promise<number | undefined> {
+    return this.engine.readSignalAsync(name);
   }
+
 
   /** How many steps were skipped for non-finite input, as an int32 scalar kept on the device. */
   get skippedSteps(): tf.Scalar {
-    if (this.skippedCount === undefined) this.skippedCount = tf.keep(tf.scalar(0, 'int32'));
-    return this.skippedCount;
+    return this.engine.skippedSteps;
   }
 
   /** {@link skippedSteps} as a number (reads it back: call it between steps). */
@@ -265,7 +245,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       this.runStep(grads, loss);
     } finally {
       if (isTensor(loss) && !loss.isDisposed) {
-        if (collectTensors(this.currentState, this.lastSignals).has(loss)) tf.keep(loss);
+        if (collectTensors(this.engine.state, this.engine.signals).has(loss)) tf.keep(loss);
         else loss.dispose();
       }
     }
@@ -274,52 +254,9 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
   private runStep(grads: Record<string, tf.Tensor>, loss: Loss | undefined): void {
     const names = Object.keys(grads);
     if (names.length === 0) return;
-    const params = this.prepare(names);
-
-    if (typeof loss === 'number' && !Number.isFinite(Math.fround(loss))) {
-      this.rejectStep(`the loss is ${loss}`);
-      return;
-    }
-    if (this.onNonFinite !== 'skip') {
-      const problem = findNonFinite(loss, grads, this.onNonFinite === 'throw');
-      if (problem !== undefined) {
-        this.rejectStep(problem);
-        return;
-      }
-    }
-
-    const oldState = this.currentState as S;
-    const oldSignals = this.lastSignals;
-    const oldSkipped = this.skippedSteps;
-    const lossOption = loss !== undefined ? { loss } : {};
-    const skip = this.onNonFinite === 'skip';
-    let state: S;
-    let signals: Partial<Signals>;
-    let skipped = oldSkipped;
-    let path: StepPath;
-    const stale: unknown[] = [oldSignals];
+    this.prepare(names);
     try {
-      // One whole step, on a fused kernel when one is registered. In the 'skip' mode core
-      // guards it without a readback: a kernel that guards non-finite input checks by
-      // itself, otherwise the composed step is applied under a device-side select.
-      // (In the other modes the input was checked above.)
-      const result = applyStep(this.transform, params, oldState, grads, {
-        ...lossOption,
-        allowMissing: true,
-        fused: this.useFused,
-        ...(skip ? { skipNonFinite: true, previousSignals: oldSignals } : {}),
-      });
-      ({ state, signals, path } = result);
-      const finite = result.finite;
-      if (isTensor(finite)) {
-        // skipped += 1 - ok, on the device
-        skipped = tf.tidy(() => tf.add(oldSkipped, tf.sub(tf.scalar(1, 'int32'), tf.cast(finite, 'int32')))) as tf.Scalar;
-        finite.dispose();
-        stale.push(oldSkipped);
-      } else if (finite === false) {
-        skipped = tf.tidy(() => tf.add(oldSkipped, tf.scalar(1, 'int32'))) as tf.Scalar;
-        stale.push(oldSkipped);
-      }
+      this.engine.step(grads, loss);
     } catch (error) {
       if (error instanceof EmosensError && error.code === 'MISSING_LOSS') {
         throw new EmosensError(
@@ -330,35 +267,6 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       }
       throw error;
     }
-
-    // A transform may hand a gradient through into its state; gradients are released by
-    // the caller, so the state gets its own copy.
-    const gradTensors = new Set(Object.values(grads));
-    state = detachTensors(state, gradTensors);
-    signals = detachTensors(signals, gradTensors);
-    keepTree(state);
-    keepTree(signals);
-    tf.keep(skipped);
-    disposeReplaced(stale, state, signals, skipped, params, grads, loss);
-    this.currentState = state;
-    this.lastSignals = signals;
-    this.skippedCount = skipped;
-    this.lastPath = path;
-    this.incrementIterations();
-  }
-
-  /** A step refused before the transform ran: throws, or counts a skipped step. */
-  private rejectStep(problem: string): void {
-    if (this.onNonFinite === 'throw') {
-      throw new EmosensError(
-        'NON_FINITE',
-        `TransformOptimizer: ${problem}; the step was not applied (onNonFinite: 'throw'). ` +
-          "Use onNonFinite: 'skip' to skip such steps instead.",
-      );
-    }
-    const old = this.skippedSteps;
-    this.skippedCount = tf.keep(tf.tidy(() => tf.add(old, tf.scalar(1, 'int32')) as tf.Scalar));
-    old.dispose();
     this.incrementIterations();
   }
 
@@ -381,18 +289,8 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       return v;
     });
     if (this.pendingRestore !== undefined) this.restore(names, vars);
-    const fresh = names.map((n, i) => [n, vars[i]!] as const).filter(([n]) => !(n in this.params));
-    if (fresh.length > 0 || this.currentState === undefined) {
-      const added: Record<string, tf.Variable> = Object.fromEntries(fresh);
-      const extra = this.transform.init(added);
-      const next = (this.currentState === undefined ? extra : mergeState(this.currentState, extra)) as S;
-      disposeReplaced(extra, next, added);
-      keepTree(next);
-      this.currentState = next;
-      this.params = { ...this.params, ...added };
-      this.paramNames.push(...fresh.map(([n]) => n));
-    }
-    return this.params;
+    this.engine.addParams(Object.fromEntries(names.map((n, i) => [n, vars[i]!])));
+    return this.engine.params as Record<string, tf.Variable>;
   }
 
   /**
@@ -464,13 +362,11 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       }
       const state = unflattenState(template, leaves);
       disposeReplaced(template, state, params);
-      this.currentState = state;
+      this.engine.setState(state, params);
     } catch (error) {
       disposeReplaced(template, params);
       throw error;
     }
-    this.params = params;
-    this.paramNames = [...toSaved.keys()];
     this.pendingRestore = undefined;
   }
 
@@ -480,8 +376,8 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     const { weights, created } = encodeWeights({
       iterations: this.iterations,
       skipped: this.skippedSteps,
-      params: pending?.params ?? this.paramNames.map((name) => ({ name, shape: this.params[name]!.shape })),
-      state: pending ? Object.fromEntries(pending.leaves) : this.currentState,
+      params: pending?.params ?? this.engine.parameterNames.map((name) => ({ name, shape: this.engine.params[name]!.shape })),
+      state: pending ? Object.fromEntries(pending.leaves) : this.engine.state,
     });
     created.forEach((t) => tf.keep(t));
     this.exported = created;
@@ -492,7 +388,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     const decoded = await decodeWeights(weightValues);
     this.releaseState();
     this.iterations_ = decoded.iterations;
-    this.skippedCount = decoded.skipped;
+    this.engine.setSkippedSteps(decoded.skipped);
     this.pendingRestore = decoded;
   }
 
@@ -501,7 +397,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       factory: this.source?.factory ?? null,
       options: this.source?.options ?? null,
       onNonFinite: this.onNonFinite,
-      fused: this.useFused,
+      fused: this.engine.fused,
     };
   }
 
@@ -542,19 +438,12 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
   }
 
   private releaseState(): void {
-    disposeState(this.currentState);
-    disposeReplaced(this.lastSignals, this.currentState);
+    this.engine.release();
     if (this.pendingRestore !== undefined) {
       tf.dispose([...this.pendingRestore.leaves.values()].filter(isTensor));
       this.pendingRestore.skipped.dispose();
       this.pendingRestore = undefined;
     }
-    this.skippedCount?.dispose();
-    this.skippedCount = undefined;
-    this.currentState = undefined;
-    this.lastSignals = {};
-    this.params = {};
-    this.paramNames = [];
   }
 
   private discardPendingLoss(): void {
@@ -564,26 +453,3 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
 }
 
 tf.serialization.registerClass(TransformOptimizer);
-
-/**
- * Checks the loss and gradients with one read of one boolean. When one is not finite
- * and `describe` is set (for an error message), reads a flag per tensor to name them.
- */
-function findNonFinite(loss: Loss | undefined, grads: Updates, describe: boolean): string | undefined {
-  const lossTensor = isTensor(loss) ? loss : undefined;
-  const ok = allFinite(loss, grads);
-  const fine = ok.dataSync()[0] !== 0;
-  ok.dispose();
-  if (fine) return undefined;
-  if (!describe) return 'non-finite values (NaN or Infinity) in the loss or gradients';
-  const bad: string[] = [];
-  const finite = (t: tf.Tensor): boolean => {
-    const flag = tf.tidy(() => tf.all(tf.isFinite(t)));
-    const value = flag.dataSync()[0] !== 0;
-    flag.dispose();
-    return value;
-  };
-  if (lossTensor !== undefined && !finite(lossTensor)) bad.push('the loss');
-  for (const [name, g] of Object.entries(grads)) if (!finite(g)) bad.push(`the gradient of '${name}'`);
-  return `non-finite values (NaN or Infinity) in ${bad.join(', ')}`;
-}
