@@ -27,7 +27,8 @@ export function cautious<S extends StateValue>(inner: GradientTransformation<S>)
       const out: Record<string, tf.Tensor> = {};
       for (const [key, u] of Object.entries(r.updates)) {
         const g = updates[key];
-        if (g === undefined) {
+        // An empty update stays empty (tfjs-backend-webgpu's `sum` of an empty tensor throws).
+        if (g === undefined || u.size === 0) {
           out[key] = u;
           continue;
         }
