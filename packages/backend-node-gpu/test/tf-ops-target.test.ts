@@ -83,6 +83,35 @@ describe.each(BACKENDS)('the tf-ops target on the %s backend', (backend) => {
     tf.dispose(Object.values(init));
   });
 
+  it('launches no more kernels per step than the composed path for any transform, fewer for the reference optimizers (3 parameters)', async () => {
+    const shapes = { w: [12, 9], b: [9], k: [2, 3, 4] };
+    const init = tensorsAt(shapes, 0);
+    const lines: string[] = [];
+    for (const [name, make] of Object.entries(TRANSFORMS)) {
+      const counts: Record<string, number> = {};
+      for (const fused of [true, false]) {
+        for (const lossKind of ['tensor', 'number'] as const) {
+          const opt = statefulOptimizer(make(), init, { fused });
+          let info: tf.ProfileInfo | undefined;
+          for (let t = 0; t < 3; t++) {
+            const grads = tensorsAt(shapes, t + 1);
+            const loss = lossKind === 'tensor' ? tf.scalar(lossAt(t)) : lossAt(t);
+            info = await tf.profile(() => opt.step(grads, { loss }));
+            tf.dispose([...Object.values(grads), ...(typeof loss === 'number' ? [] : [loss])]);
+          }
+          expect(opt.path).toBe(fused ? 'fused' : 'composed');
+          counts[`${fused ? 'fused' : 'composed'} ${lossKind}`] = info!.kernels.length;
+          opt.dispose();
+        }
+      }
+      expect(counts['fused tensor'], name).toBeLessThanOrEqual(counts['composed tensor']!);
+      if (!/^(chain|cautious)/.test(name)) expect(counts['fused tensor'], name).toBeLessThan(counts['composed tensor']!);
+      lines.push(`${name}: fused ${counts['fused tensor']} (${counts['fused number']} with a number loss), composed ${counts['composed tensor']}`);
+    }
+    console.log(`tf kernels per step on ${backend}, 3 parameters:\n${lines.join('\n')}`);
+    tf.dispose(Object.values(init));
+  });
+
   it('declines a step whose tensors live on another backend (tfjs would read them back to move them)', async () => {
     const other = backend === 'cpu' ? 'wasm' : 'cpu';
     await tf.setBackend(other);

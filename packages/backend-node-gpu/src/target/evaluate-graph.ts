@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { argsOf, type Domain, type Node, type TracedStep } from '@emosens/core';
+import { argsOf, type Domain, type Node, type TracedParam, type TracedStep } from '@emosens/core';
+import { addForms, Coefficients, divideForm, foldCost, materialize, scaleForm, type LinearForm } from './linear-forms.js';
 import { BINARY, DeviceValue, foldIdentity, UNARY, type BinaryOp, type Operands, type UnaryOp, type Value } from './op-table.js';
 
 /**
@@ -29,10 +30,15 @@ export function domainShape(step: TracedStep, node: { readonly domain: Domain; r
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/** The node ids of a step's outputs: parameter updates, state writes, signals. */
+function outputIds(step: TracedStep): number[] {
+  return [...step.params.map((p) => p.update.id), ...[...step.writes.values()].map((s) => s.id), ...step.signals.map((s) => s.value.id)];
+}
+
 /** The nodes a step's outputs (parameter updates, state writes, signals) need, in id order (args first). */
 export function usedNodes(step: TracedStep): number[] {
   const used = new Set<number>();
-  const stack = [...step.params.map((p) => p.update.id), ...[...step.writes.values()].map((s) => s.id), ...step.signals.map((s) => s.value.id)];
+  const stack = outputIds(step);
   while (stack.length > 0) {
     const id = stack.pop()!;
     if (used.has(id)) continue;
@@ -50,14 +56,27 @@ export interface GraphValues {
   bool(id: number): tf.Tensor;
   /** `t` (a float32 or bool tensor) broadcast to `shape`, bit for bit, without a `Tile`. */
   broadcast(t: tf.Tensor, shape: readonly number[]): tf.Tensor;
+  /** A parameter's new value `p + update`, folded with the update's linear form (`p (1 - lr wd) + u (-lr)`). */
+  updated(p: TracedParam): tf.Tensor;
 }
+
+/** Domains whose values are whole tensors of a parameter (what linear forms fold). */
+const WIDE = new Set<Domain>(['elem', 'row', 'col']);
 
 /**
  * Evaluates the nodes of a traced step that its outputs (parameter updates, state writes,
- * signals) need, in id order (ids are topological), each once, with tf ops. Values that
- * depend only on constants, uniforms and a number loss are folded on the host in float32
- * and become scalar tensors only where a tensor op takes them. Call inside `tf.tidy`: every
- * tensor made here is an intermediate.
+ * signals) need, in id order (ids are topological), each once at most, with tf ops. What
+ * it folds:
+ *
+ * - values that depend only on constants, uniforms and a number loss are computed on the
+ *   host in float32 and become scalar tensors only where a tensor op takes them;
+ * - identities (`x * 1`, `x - 0`, `x and 1`, ...) launch nothing;
+ * - sums and scalings of per-parameter tensors become linear forms (see `linear-forms.ts`),
+ *   made into tensors only where a value is needed whole, so the scalars of a chain
+ *   (learning rate, emotion factor, decay) multiply once per step instead of once per
+ *   element; a form is folded into its consumer only when that is its one use.
+ *
+ * Call inside `tf.tidy`: every tensor made here is an intermediate.
  */
 export function evaluateGraph(step: TracedStep): GraphValues {
   const { graph } = step;
@@ -119,10 +138,63 @@ export function evaluateGraph(step: TracedStep): GraphValues {
     return tf.zeros(x.shape.flatMap((d, i) => (!reduced.has(i) ? [d] : keepDims ? [1] : [])));
   };
   const valueOf = (id: number) => values.get(id)!;
+
+  // Linear forms of wide values, and how many consumers each node has (outputs count).
+  const coefficients = new Coefficients(operands);
+  const forms = new Map<number, LinearForm>();
+  const used = usedNodes(step);
+  const uses = new Map<number, number>();
+  for (const id of [...used.flatMap((u) => argsOf(graph.node(u))), ...outputIds(step)]) uses.set(id, (uses.get(id) ?? 0) + 1);
+  const isWide = (id: number) => typeof valueOf(id) !== 'number' && WIDE.has(graph.node(id).domain);
+  // The form a consumer folds in: the node's own when it is the node's one use, else the node as one term.
+  const formOf = (id: number): LinearForm => {
+    const own = forms.get(id);
+    return own !== undefined && uses.get(id) === 1 ? own : [{ base: valueOf(id) as DeviceValue, coef: 1 }];
+  };
+  // `x * s` or `x / s`: folded into x's factors when that launches at most one scalar op
+  // (else x is made whole and becomes one term: one op over it, as unfolded).
+  const folded = (id: number, op: 'mul' | 'div', s: Value): LinearForm => {
+    const form = formOf(id);
+    const use = foldCost(form, op, s, coefficients) <= 1 ? form : [{ base: valueOf(id) as DeviceValue, coef: 1 }];
+    return op === 'mul' ? scaleForm(use, s, coefficients) : divideForm(use, s, coefficients);
+  };
+  // `(b c / d) * y` or `/ y` of one term and a whole tensor y: the factor moves out, `(b * y) c / d`.
+  const carried = (id: number, other: number, op: 'mul' | 'div'): LinearForm | undefined => {
+    const form = formOf(id);
+    const t = form[0];
+    if (form.length !== 1 || t === undefined || (t.divisor === undefined && Object.is(t.coef, 1))) return undefined;
+    const y = valueOf(other) as DeviceValue;
+    return [{ ...t, base: DeviceValue.lazy(() => (op === 'mul' ? tf.mul(t.base.float(), y.float()) : tf.div(t.base.float(), y.float()))) }];
+  };
+  const linearForm = (node: Node): LinearForm | undefined => {
+    const [a, b] = argsOf(node) as [number, number];
+    switch (node.op) {
+      case 'neg':
+        return isWide(a) ? folded(a, 'mul', -1) : undefined;
+      case 'mul':
+        if (isWide(a) && isWide(b)) return carried(a, b, 'mul') ?? carried(b, a, 'mul');
+        if (isWide(a)) return folded(a, 'mul', valueOf(b));
+        return isWide(b) ? folded(b, 'mul', valueOf(a)) : undefined;
+      case 'div':
+        if (isWide(a) && isWide(b)) return carried(a, b, 'div');
+        return isWide(a) ? folded(a, 'div', valueOf(b)) : undefined;
+      case 'add':
+      case 'sub':
+        if (!isWide(a) || !isWide(b)) return undefined;
+        return addForms(formOf(a), node.op === 'add' ? formOf(b) : folded(b, 'mul', -1), coefficients);
+      default:
+        return undefined;
+    }
+  };
   // A value in its domain's full shape (a reduction's argument may have folded to a number).
   const full = (id: number) => broadcast(operands.float(valueOf(id)), domainShape(step, graph.node(id)));
 
   const evaluate = (node: Node): Value => {
+    const form = WIDE.has(node.domain) ? linearForm(node) : undefined;
+    if (form !== undefined) {
+      forms.set(node.id, form);
+      return form.length === 0 ? 0 : DeviceValue.lazy(() => materialize(form, operands, coefficients) as tf.Tensor);
+    }
     const args = argsOf(node).map(valueOf);
     switch (node.op) {
       case 'const':
@@ -182,11 +254,21 @@ export function evaluateGraph(step: TracedStep): GraphValues {
     throw new Error(`tf-ops target: no rule for op '${node.op}'`);
   };
 
-  for (const id of usedNodes(step)) values.set(id, evaluate(graph.node(id)));
+  for (const id of used) values.set(id, evaluate(graph.node(id)));
+
+  const paramNodes = new Map(used.filter((id) => graph.node(id).op === 'param').map((id) => [graph.node(id).param!, valueOf(id) as DeviceValue]));
+  const updated = (p: TracedParam): tf.Tensor => {
+    const u = p.update.id;
+    if (!isWide(u)) return tf.add(p.variable, operands.float(valueOf(u)));
+    const self = paramNodes.get(p.name) ?? DeviceValue.float(p.variable);
+    const next = materialize(addForms([{ base: self, coef: 1 }], formOf(u), coefficients), operands, coefficients);
+    return broadcast(typeof next === 'number' ? scalarOf(next, 'float32') : next, p.variable.shape);
+  };
 
   return {
     float: (id) => operands.float(valueOf(id)),
     bool: (id) => operands.bool(valueOf(id)),
     broadcast,
+    updated,
   };
 }

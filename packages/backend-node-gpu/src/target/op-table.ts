@@ -15,10 +15,12 @@ export type BinaryOp = Extract<NodeDef, { readonly args: readonly [number, numbe
 export class DeviceValue {
   private floatForm: tf.Tensor | undefined;
   private boolForm: tf.Tensor | undefined;
+  private make: (() => tf.Tensor) | undefined;
 
-  private constructor(float: tf.Tensor | undefined, bool: tf.Tensor | undefined) {
+  private constructor(float: tf.Tensor | undefined, bool: tf.Tensor | undefined, make?: () => tf.Tensor) {
     this.floatForm = float;
     this.boolForm = bool;
+    this.make = make;
   }
 
   static float(t: tf.Tensor): DeviceValue {
@@ -29,15 +31,23 @@ export class DeviceValue {
     return new DeviceValue(undefined, t);
   }
 
+  /** A float32 value computed on first use only (a folded linear form that may never be needed as a tensor). */
+  static lazy(make: () => tf.Tensor): DeviceValue {
+    return new DeviceValue(undefined, undefined, make);
+  }
+
   /** The value as float32 (a bool form becomes 0 or 1). */
   float(): tf.Tensor {
-    this.floatForm ??= tf.cast(this.boolForm!, 'float32');
+    if (this.floatForm === undefined) {
+      this.floatForm = this.make !== undefined ? this.make() : tf.cast(this.boolForm!, 'float32');
+      this.make = undefined;
+    }
     return this.floatForm;
   }
 
   /** The value as bool: `x != 0` (so NaN is true, as in the graph's `select`). */
   bool(): tf.Tensor {
-    this.boolForm ??= tf.notEqual(this.floatForm!, 0);
+    this.boolForm ??= tf.notEqual(this.float(), 0);
     return this.boolForm;
   }
 

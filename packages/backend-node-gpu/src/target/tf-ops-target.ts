@@ -21,11 +21,13 @@ export const TF_OPS_TARGET = 'tf-ops';
  * (tfjs-node-gpu's `'tensorflow'`, which exposes no custom kernels). It knows no block and
  * no optimizer: its whole math is the op table of `op-table.ts` over the step's graph.
  *
- * - Each node the outputs need is evaluated once, in id order; values that depend only on
- *   constants, uniforms and a number loss are folded on the host (float32), and identities
- *   (`x * 1`, `x - 0`, ...) launch nothing.
+ * - Each node the outputs need is evaluated once at most, in id order, and folded where it
+ *   can be (see `evaluateGraph`): constants on the host, identities to nothing, sums and
+ *   scalings of per-parameter tensors to linear forms, so that `p + update` of a chain
+ *   like AdamW's runs as `p (1 - lr wd) + u (-lr)`. Folding reorders float32 rounding:
+ *   fused steps agree with composed ones within the golden tolerance, not bit for bit.
  * - Everything stays on the device: no op reads a tensor back (no `dataSync`, no `Tile`).
- * - Parameters are assigned `p + update`; each written state leaf is a new tensor (the
+ * - Parameters are assigned their new value; each written state leaf is a new tensor (the
  *   old one is released by core's `applyStep`); host values of the state (numbers) are as
  *   the fused form returned them.
  * - It guards non-finite input (`guardsNonFinite`): with `skipNonFinite`, `ok` (the loss and
@@ -124,8 +126,8 @@ function runStep(step: TracedStep, options: FusionRunOptions): FusionRunResult {
 
     // Parameters last: every value that reads them is computed.
     const next = step.params.map((p) => {
-      const updated = tf.add(p.variable, values.float(p.update.id));
-      return ok ? selectWhere(ok, updated, p.variable, conditions) : updated;
+      const updated = values.updated(p);
+      return ok ? selectWhere(ok, updated, p.variable, conditions) : own(updated);
     });
     step.params.forEach((p, i) => p.variable.assign(next[i]!));
 
