@@ -92,7 +92,7 @@ describe.each(BACKENDS)('the tf-ops target on the %s backend', (backend) => {
       for (const fused of [true, false]) {
         for (const lossKind of ['tensor', 'number'] as const) {
           const opt = statefulOptimizer(make(), init, { fused });
-          let info: tf.ProfileInfo | undefined;
+          let info: Awaited<ReturnType<typeof tf.profile>> | undefined;
           for (let t = 0; t < 3; t++) {
             const grads = tensorsAt(shapes, t + 1);
             const loss = lossKind === 'tensor' ? tf.scalar(lossAt(t)) : lossAt(t);
