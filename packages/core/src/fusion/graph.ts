@@ -108,6 +108,7 @@ export class Graph {
   readonly leaves: LeafInfo[] = [];
   readonly uniforms: number[] = [];
   private readonly byKey = new Map<string, Node>();
+  private readonly keys: string[] = [];
 
   addParam(name: string, shape: readonly number[]): void {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -142,14 +143,23 @@ export class Graph {
 
   /** Adds a node (or finds the same one). */
   add(def: NodeDef, domain: Domain, param?: string, length?: number): Sym {
-    const key = JSON.stringify([def, domain, param ?? null, length ?? null]);
+    const d = def as { op: string; args?: readonly number[]; value?: number; slot?: number; leaf?: number };
+    // Structural key: everything that defines the node (a constant by its exact bits, so -0 and NaN stay apart).
+    const extra = d.op === 'const' ? (Object.is(d.value, -0) ? '-0' : String(d.value)) : d.op === 'uniform' ? String(d.slot) : d.leaf !== undefined ? String(d.leaf) : '';
+    const key = `${d.op}|${d.args?.join(',') ?? ''}|${extra}|${domain}|${param ?? ''}|${length ?? ''}`;
     let node = this.byKey.get(key);
     if (node === undefined) {
       node = { ...def, id: this.nodes.length, domain, ...(param !== undefined ? { param } : {}), ...(length !== undefined ? { length } : {}) } as Node;
       this.nodes.push(node);
       this.byKey.set(key, node);
+      this.keys.push(key);
     }
     return this.sym(node);
+  }
+
+  /** The structural keys of the nodes, in id order (what a program's cache key is made of). */
+  get nodeKeys(): readonly string[] {
+    return this.keys;
   }
 
   /** Where a value lives: its domain, parameter and (for windows) length. */

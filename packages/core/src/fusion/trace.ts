@@ -225,14 +225,14 @@ function trace(
     return build(result.state, symState);
   };
 
-  const key = JSON.stringify({
-    n: graph.nodes,
-    p: [...graph.params].map(([name, info]) => [name, info.shape]),
-    l: graph.leaves.map((l) => [l.shape, l.dtype, l.domain ?? null, l.param ?? null]),
-    u: traced.map((t) => [t.name, t.update.id]),
-    w: [...writes].map(([leaf, s]) => [leaf, s.id]),
-    s: signals.map((s) => [s.name, s.value.id, s.dtype]),
-  });
+  const key = [
+    graph.nodeKeys.join(';'),
+    JSON.stringify([...graph.params].map(([name, info]) => [name, info.shape])),
+    JSON.stringify(graph.leaves.map((l) => [l.shape, l.dtype, l.domain ?? null, l.param ?? null])),
+    JSON.stringify(traced.map((t) => [t.name, t.update.id])),
+    [...writes].map(([leaf, s]) => `${leaf}:${s.id}`).join(','),
+    signals.map((s) => `${s.name}:${s.value.id}:${s.dtype}`).join(','),
+  ].join('#');
   return { graph, params: traced, leafTensors, writes, signals, loss, state, newState, key };
 }
 
