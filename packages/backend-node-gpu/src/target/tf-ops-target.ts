@@ -24,7 +24,7 @@ export const TF_OPS_TARGET = 'tf-ops';
  * - Each node the outputs need is evaluated once at most, in id order, and folded where it
  *   can be (see `evaluateGraph`): constants on the host, identities to nothing, sums and
  *   scalings of per-parameter tensors to linear forms, so that `p + update` of a chain
- *   like AdamW's runs as `p (1 - lr wd) + u (-lr)`. Folding reorders float32 rounding:
+ *   with decoupled weight decay runs as `p (1 - lr wd) + u (-lr)`. Folding reorders float32 rounding:
  *   fused steps agree with composed ones within the golden tolerance, not bit for bit.
  * - Everything stays on the device: no op reads a tensor back (no `dataSync`, no `Tile`).
  * - Parameters are assigned their new value; each written state leaf is a new tensor (the
