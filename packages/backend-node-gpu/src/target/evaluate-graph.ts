@@ -212,7 +212,7 @@ export function evaluateGraph(step: TracedStep): GraphValues {
       case 'select': {
         const [c, a, b] = args as [Value, Value, Value];
         if (typeof c === 'number') return c !== 0 ? a : b;
-        if (a === b) return a;
+        if (Object.is(a, b)) return a; // the same value either way (Object.is keeps -0 and 0 apart)
         const [tc, ta, tb] = [operands.bool(c), operands.float(a), operands.float(b)];
         const shape = tf.backend_util.assertAndGetBroadcastShape(tf.backend_util.assertAndGetBroadcastShape(tc.shape, ta.shape), tb.shape);
         // The Select kernel itself: tf.where would clone (Identity) operands of one shape.

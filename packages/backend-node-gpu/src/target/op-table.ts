@@ -126,7 +126,9 @@ const logical = (host: (a: boolean, b: boolean) => boolean, op: (a: tf.Tensor, b
 
 /**
  * The binary op table: host arithmetic rounds each result to float32, as tfjs stores it,
- * so a folded value is the value the device would have computed. Comparisons give a bool
+ * so a folded value is the value the device would have computed (JavaScript's `Math`, as
+ * tfjs's cpu kernels; a backend in C may differ at edges no folded constant meets, e.g.
+ * tfjs-wasm's `max(0, NaN)` is 0 and its `pow(1, Infinity)` is 1). Comparisons give a bool
  * tensor (cast to 0/1 only where a float is needed); `and`/`or` take `x != 0` of each side.
  */
 export const BINARY: Record<BinaryOp, OpRule<[Value, Value]>> = {
