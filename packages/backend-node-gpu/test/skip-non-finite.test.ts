@@ -114,7 +114,8 @@ describe.each(BACKENDS)('skipNonFinite on the tf-ops target, on the %s backend',
         expect(tf.memory().numTensors, what).toBe(tensors + 1); // the new state replaced the old one; plus `finite`
         expect(takeFinite(r.finite), what).toBe(false);
         const after = guarded.snapshot();
-        if (host) {
+        // a non-finite number loss is known on the host: nothing advances, number leaves included
+        if (host && typeof loss !== 'number') {
           // documented: number leaves (the schedule's count) advance; every tensor is as it was
           expect(withoutNumbers(after.state), what).toEqual(withoutNumbers(before.state));
           expect({ ...after, state: [] }, what).toEqual({ ...before, state: [] });

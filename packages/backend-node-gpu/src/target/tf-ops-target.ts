@@ -35,8 +35,10 @@ export const TF_OPS_TARGET = 'tf-ops';
  *   every write becomes `where(ok, new, old)`, so a skipped step leaves parameters and state
  *   tensors bit for bit as they were (`-0` included); `finite` is `ok`, a bool scalar tensor
  *   the caller owns. Host (number) leaves of the state, such as a learning-rate schedule's
- *   `count`, still advance on a skipped step: the host cannot know `ok` without reading it
- *   back (as core's guard of a composed step documents).
+ *   `count`, still advance on a step skipped on the device: the host cannot know `ok`
+ *   without reading it back (as core's guard of a composed step documents). Only a number
+ *   loss that is not finite is known on the host: that step returns the old state as it
+ *   is, host leaves included, and runs nothing.
  *
  * ```ts
  * registerFusionTarget('tensorflow', createTfOpsTarget());
@@ -87,6 +89,19 @@ function runStep(step: TracedStep, options: FusionRunOptions): FusionRunResult {
     return undefined;
   });
   const written = [...step.writes.keys()];
+
+  // A number loss that is not finite is known here: the step is skipped without running,
+  // host leaves included; signals are the old state's or the previous step's.
+  if (options.skipNonFinite && typeof step.loss === 'number' && !Number.isFinite(Math.fround(step.loss))) {
+    const signals: Record<string, tf.Tensor> = {};
+    step.signals.forEach((s, i) => {
+      const leaf = signalLeaf[i];
+      const previous = options.previousSignals?.[s.name as keyof Signals] as unknown;
+      if (leaf !== undefined) signals[s.name] = step.leafTensors[leaf]!;
+      else if (isTensor(previous)) signals[s.name] = previous;
+    });
+    return { state: step.state, signals: signals as Partial<Signals>, finite: tf.scalar(false, 'bool') };
+  }
 
   const out = tf.tidy(() => {
     const values = evaluateGraph(step);
