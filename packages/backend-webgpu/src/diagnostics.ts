@@ -1,11 +1,11 @@
 /** What the last fused WebGPU step recorded. */
 export interface StepReport {
-  /** The optimizer's fused key. */
-  readonly key: string;
-  /** Compute dispatches recorded for the step. */
+  /** Compute dispatches recorded for the step (0 when a non-finite number loss skipped it on the host). */
   readonly dispatches: number;
   /** Tensors copied before being written in place, because their storage was shared. */
   readonly copies: number;
+  /** What each dispatched program did, in order (e.g. `check 0`, `scalar`, `elem w`, `writes`). */
+  readonly programs: readonly string[];
 }
 
 let lastReport: StepReport | undefined;
@@ -16,7 +16,10 @@ export function lastWebGpuStep(): StepReport | undefined {
   return lastReport;
 }
 
-/** Why the last step that a WebGPU kernel declined ran composed instead, if any. */
+/**
+ * Why the WebGPU target last declined a step (which then ran composed), if it did. Reasons
+ * found while tracing (a block without a fused form) come from core's `explainFusion`.
+ */
 export function lastWebGpuDecline(): string | undefined {
   return lastDecline;
 }

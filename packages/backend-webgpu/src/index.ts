@@ -1,6 +1,16 @@
-export { createWebGpuKernel, registerWebGpuKernels, WEBGPU_BACKEND } from './register-webgpu-kernels.js';
-// the keys are the optimizers' own (re-exported for the kernels' users)
-export { FUSED_KEYS, type FusedKey } from '@emosens/optimizers';
+export { registerWebGpuKernels, WEBGPU_BACKEND } from './register-webgpu-kernels.js';
+export { createWgslTarget } from './target/wgsl-target.js';
+export {
+  renderWgsl,
+  type BufferRef,
+  type LossKind,
+  type RenderWgslOptions,
+  type SignalPlace,
+  type UniformEntry,
+  type WgslBinding,
+  type WgslPlan,
+  type WgslProgram,
+} from './target/render-wgsl.js';
 export {
   CHROMIUM_SWIFTSHADER_ICD,
   setupNodeWebGpu,

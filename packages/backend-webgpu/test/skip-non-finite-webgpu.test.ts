@@ -1,16 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   applyStep,
-  canGuardNonFinite,
+  chain,
   disposeReplaced,
   disposeState,
   flattenState,
+  fx,
   isTensor,
+  type EmptyState,
   type GradientTransformation,
   type Signals,
   type StateValue,
 } from '@emosens/core';
-import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
+import { fixedEmotion } from '@emosens/emotion';
+import { cautious, scaleByLearningRate } from '@emosens/modifiers';
+import { rootFiltered, scaleByAdam } from '@emosens/moments';
 import { adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { lastWebGpuDecline, lastWebGpuStep } from '../src/index.js';
@@ -23,6 +27,25 @@ const OPTIMIZERS: Record<string, Factory> = {
   emoAiry: () => emoAiry({ lr: 0.01 }),
   emoCats: () => emoCats({ lr: 0.001 }),
   adamw: () => adamw({ lr: 0.01 }),
+  'chain(cautious(scaleByAdam()), scaleByLearningRate(1e-2))': () => chain(cautious(scaleByAdam()), scaleByLearningRate(1e-2)) as GradientTransformation<StateValue>,
+  'chain(fixedEmotion(0.3), rootFiltered(scaleByAdam()), scaleByLearningRate(1e-2))': () =>
+    chain(fixedEmotion(0.3), rootFiltered(scaleByAdam()), scaleByLearningRate(1e-2)) as GradientTransformation<StateValue>,
+};
+
+/** A block that publishes `tanh(loss)` as the emotion signal, kept in no state (so a skipped step must keep it otherwise). */
+const lossSignal: GradientTransformation<EmptyState> = {
+  name: 'lossSignal',
+  init: () => ({}),
+  update(updates, state, _params, context) {
+    context.publish('emotion', tf.tanh(context.requireLoss('lossSignal')), 'lossSignal');
+    return { updates, state };
+  },
+  fusion: {
+    update(updates, state, _params, context) {
+      context.publish('emotion', fx.tanh(context.loss('lossSignal')), 'lossSignal');
+      return { updates, state };
+    },
+  },
 };
 
 /** Deterministic values in [-1, 1). */
@@ -58,7 +81,7 @@ class Run {
 
   /** A step; returns the `finite` result (a tensor: the caller's). */
   step(grads: Record<string, tf.Tensor>, loss: number | tf.Scalar): boolean | tf.Scalar | undefined {
-    const r = applyStep(this.tx, this.vars, this.state, grads, { loss, skipNonFinite: true });
+    const r = applyStep(this.tx, this.vars, this.state, grads, { loss, skipNonFinite: true, previousSignals: this.signals });
     expect(r.path, lastWebGpuDecline()).toBe('fused');
     disposeReplaced(this.signals, r.state, r.signals);
     this.state = r.state;
@@ -115,7 +138,7 @@ function spyOnReads() {
   return spies;
 }
 
-describe.skipIf(!webgpu.ok)('fused WebGPU kernels skip non-finite steps on the device (skipNonFinite)', () => {
+describe.skipIf(!webgpu.ok)('the WGSL target skips non-finite steps on the device (skipNonFinite)', () => {
   useWebGpuKernels();
   afterEach(() => vi.restoreAllMocks());
 
@@ -123,7 +146,6 @@ describe.skipIf(!webgpu.ok)('fused WebGPU kernels skip non-finite steps on the d
     it(`${name}: a NaN gradient and an Inf loss change nothing, read nothing back, and the run continues like a twin that never saw them`, async () => {
       const run = new Run(make());
       const twin = new Run(make());
-      expect(canGuardNonFinite(run.tx)).toBe(true);
       const good: boolean[] = [];
       const step = (r: Run, t: number) => {
         const grads = gradsAt(t);
@@ -182,7 +204,7 @@ describe.skipIf(!webgpu.ok)('fused WebGPU kernels skip non-finite steps on the d
     });
   }
 
-  it('core\'s applyStep with skipNonFinite runs the fused path and reports finite as a bool scalar on the device', async () => {
+  it("core's applyStep with skipNonFinite runs the fused path and reports finite as a bool scalar on the device", async () => {
     const tx = emoSens();
     const w = tf.variable(tf.tensor([0.5, -0.25, 1]));
     const g = tf.tensor([0.1, 0.2, -0.3]);
@@ -190,14 +212,34 @@ describe.skipIf(!webgpu.ok)('fused WebGPU kernels skip non-finite steps on the d
     const r = applyStep(tx, { w }, state, { w: g }, { loss: 2, skipNonFinite: true });
     expect(r.path).toBe('fused');
     expect(await readFinite(r.finite)).toBe(true);
-    // the check is one more dispatch than an unguarded step: emotion, check, update
-    expect(lastWebGpuStep()!.dispatches).toBe(3);
+    // the check is one more dispatch than an unguarded step
+    expect(lastWebGpuStep()!.programs).toEqual(['check 0', 'scalar', 'elem w', 'writes']);
     const r2 = applyStep(tx, { w }, r.state, { w: g }, { loss: 2 });
     expect(r2.path).toBe('fused');
     expect(r2.finite).toBeUndefined();
-    expect(lastWebGpuStep()!.dispatches).toBe(2);
+    expect(lastWebGpuStep()!.programs).toEqual(['scalar', 'elem w', 'writes']);
+    disposeReplaced(r.signals, r2.state, r2.signals);
     disposeState(r2.state);
+    disposeReplaced(r2.signals);
     tf.dispose([w, g]);
+  });
+
+  it('a signal that is no state keeps its previous value on a skipped step, and takes the new one otherwise', async () => {
+    const tx = chain(lossSignal, scaleByAdam(), scaleByLearningRate(1e-2)) as GradientTransformation<StateValue>;
+    const run = new Run(tx);
+    const grads = gradsAt(0);
+    expect(await readFinite(run.step(grads, 0.5))).toBe(true);
+    const first = run.signals.emotion!;
+    expect(Array.from(await first.data())[0]).toBeCloseTo(Math.tanh(0.5), 6);
+    // a NaN gradient with a finite loss: the step is skipped, the signal stays tanh(0.5)
+    const bad = { ...grads, b: tf.tensor(Float32Array.from(values(7, 1), (x, i) => (i === 2 ? Number.NaN : x)), [7]) };
+    expect(await readFinite(run.step(bad, 1.5))).toBe(false);
+    expect(run.signals.emotion).not.toBe(first); // a new tensor, with the previous value
+    expect(Array.from(await run.signals.emotion!.data())[0]).toBeCloseTo(Math.tanh(0.5), 6);
+    expect(await readFinite(run.step(grads, 1.5))).toBe(true);
+    expect(Array.from(await run.signals.emotion!.data())[0]).toBeCloseTo(Math.tanh(1.5), 6);
+    tf.dispose([...Object.values(grads), bad.b]);
+    run.dispose();
   });
 
   it('a non-finite number loss is caught on the host: finite is false and nothing is recorded', async () => {
@@ -232,9 +274,9 @@ describe.skipIf(!webgpu.ok)('fused WebGPU kernels skip non-finite steps on the d
     const loss = tf.scalar(3);
     const g0 = gradsAtStep(0);
     expect(await run(g0, loss)).toBe(true);
-    // 1 emotion + 3 checks (the loss and 20 gradients, 7 per dispatch) + 20 updates + 10
-    // factored statistics + 3 shadow flag dispatches (20 flags, 7 per dispatch)
-    expect(lastWebGpuStep()!.dispatches).toBe(1 + 3 + 20 + 10 + 3);
+    // 3 checks (the loss and 20 gradients, 7 per dispatch) first
+    expect(lastWebGpuStep()!.programs.filter((p) => p.startsWith('check'))).toEqual(['check 0', 'check 1', 'check 2']);
+    expect(lastWebGpuStep()!.programs[3]).toBe('scalar');
     const snapshot = async () => {
       const out: number[][] = [];
       for (const v of Object.values(many)) out.push(await bits(v));
