@@ -1,7 +1,6 @@
 import type { Scalar, Variable } from '@tensorflow/tfjs-core';
 import { applyUpdates } from './apply-updates.js';
 import { validateLoss } from './context.js';
-import { findFusedKernel, type FusedStepArgs } from './fused.js';
 import { findFusionTarget } from './fusion/target.js';
 import { traceStep } from './fusion/trace.js';
 import { guardStep, type GuardedStep } from './internal/guard.js';
@@ -16,11 +15,11 @@ export type StepPath = 'fused' | 'composed';
 export interface ApplyStepOptions {
   readonly loss?: Loss;
   readonly allowMissing?: boolean;
-  /** Use a registered fused kernel when one exists for the active backend. Default true. */
+  /** Run the step on the fusion target of the active backend when the transform fuses. Default true. */
   readonly fused?: boolean;
   /**
    * Skip the step when the loss or a gradient holds NaN or Infinity, with no readback.
-   * A fused kernel with `guardsNonFinite` checks by itself and changes nothing. Otherwise
+   * A fusion target with `guardsNonFinite` checks by itself and changes nothing. Otherwise
    * the composed transform runs and its result is applied under a guard computed on the
    * device: one bool scalar `ok` (loss and every gradient finite); every parameter
    * becomes `where(ok, p + u, p)` and every tensor leaf of the state (and every signal)
@@ -43,31 +42,24 @@ export interface ApplyStepResult<S extends StateValue> {
   readonly signals: Partial<Signals>;
   readonly path: StepPath;
   /**
-   * With `skipNonFinite`: whether the step was applied. A boolean from a kernel that
-   * checked without a readback (see `FusedStepResult.finite`), or a bool scalar tensor
-   * owned by the caller (the composed guard, or a kernel on a device).
+   * With `skipNonFinite`: whether the step was applied. A boolean from a target that
+   * checked without a readback (see `FusionRunResult.finite`), or a bool scalar tensor
+   * owned by the caller (the composed guard, or a target on a device).
    */
   readonly finite?: boolean | Scalar;
 }
 
 /**
- * Whether the fused kernel registered for this transform on the active backend guards
- * non-finite input itself, so that {@link applyStep} with `skipNonFinite` runs it (when
- * its `supports` accepts the step) instead of the guarded composed path.
- */
-export function canGuardNonFinite(transform: GradientTransformation<StateValue>): boolean {
-  return findFusedKernel(transform)?.guardsNonFinite === true;
-}
-
-/**
- * One whole optimizer step on variables: validates the gradients, then runs the fused
- * kernel registered for the transform on the active backend, or else the composed
+ * One whole optimizer step on variables: validates the gradients, then traces the
+ * transform's fused form and runs it on the fusion target registered for the active
+ * backend (see `registerFusionTarget`), or else (no target, a block without a fused form,
+ * a step the tracer or the target declines: `explainFusion` says which) the composed
  * transform followed by {@link applyUpdates}. Releases the replaced state (and the
  * updates); the caller owns the returned state and signals, and should release the
  * previous step's signals with `disposeReplaced(oldSignals, result.state, result.signals)`.
  *
- * With `skipNonFinite`, a kernel that `guardsNonFinite` runs the step and skips it by
- * itself; otherwise (no kernel, a kernel that does not guard or declines the step, or
+ * With `skipNonFinite`, a target that `guardsNonFinite` runs the step and skips it by
+ * itself; otherwise (no target, a target that does not guard, a declined step, or
  * `fused: false`) the composed step is applied under a device-side guard (see
  * {@link ApplyStepOptions.skipNonFinite}). Either way nothing is read back, and
  * `result.finite` says whether the step was applied (a tensor `finite` belongs to the
@@ -92,25 +84,6 @@ export function applyStep<S extends StateValue>(
       const r = target.run(traced.step, { skipNonFinite: skip, ...(options.previousSignals ? { previousSignals: options.previousSignals } : {}) });
       const finite = skip ? { finite: r.finite ?? true } : {};
       disposeReplaced(state, r.state, r.signals, params, grads, options.loss, finite, options.previousSignals);
-      return { state: r.state as S, signals: r.signals, path: 'fused', ...finite };
-    }
-  }
-  const kernel = options.fused === false ? undefined : findFusedKernel(transform as GradientTransformation<StateValue>);
-  if (kernel && (!skip || kernel.guardsNonFinite === true)) {
-    validateGradients(params, grads, { allowMissing: options.allowMissing ?? false, block: transform.name });
-    if (options.loss !== undefined) validateLoss(options.loss);
-    const args: FusedStepArgs<StateValue> = {
-      params,
-      grads,
-      state,
-      loss: options.loss,
-      options: transform.fused!.options,
-      ...(skip ? { skipNonFinite: true } : {}),
-    };
-    if (!kernel.supports || kernel.supports(args)) {
-      const r = kernel.step(args);
-      const finite = skip ? { finite: r.finite ?? true } : {};
-      disposeReplaced(state, r.state, r.signals, params, grads, options.loss, finite);
       return { state: r.state as S, signals: r.signals, path: 'fused', ...finite };
     }
   }

@@ -1,5 +1,4 @@
 export type {
-  FusedSpec,
   GradientTransformation,
   Loss,
   Params,
@@ -21,14 +20,7 @@ export { partition, type PartitionState } from './partition.js';
 export { initPerParameter, updatePerParameter, type PerParameter } from './per-parameter.js';
 export { applyUpdates } from './apply-updates.js';
 export { allFinite, selectWhere } from './finite-guard.js';
-export { applyStep, canGuardNonFinite, type ApplyStepOptions, type ApplyStepResult, type StepPath } from './apply-step.js';
-export {
-  findFusedKernel,
-  registerFusedKernel,
-  type FusedKernel,
-  type FusedStepArgs,
-  type FusedStepResult,
-} from './fused.js';
+export { applyStep, type ApplyStepOptions, type ApplyStepResult, type StepPath } from './apply-step.js';
 export { runTransform, type RunStepOptions, type RunStepResult } from './run-step.js';
 export { StepEngine, mergeState, type NonFinitePolicy, type StepEngineOptions } from './step-engine.js';
 export {

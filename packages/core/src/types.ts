@@ -96,11 +96,6 @@ export interface GradientTransformation<S extends StateValue = StateValue> {
   /** A short name used in error messages, e.g. `scaleByAdam`. */
   readonly name: string;
   /**
-   * Set by transforms that a backend may run as one fused kernel (see
-   * `registerFusedKernel`): the kernel's key and the hyperparameters it needs.
-   */
-  readonly fused?: FusedSpec;
-  /**
    * The block's fused form (its update over symbolic values, see `fx`), from which every
    * backend target derives its fused step; or why it has none. Chains, partitions and
    * wrappers build theirs from their members'.
@@ -108,12 +103,6 @@ export interface GradientTransformation<S extends StateValue = StateValue> {
   readonly fusion?: Fusion;
   init(params: Params): S;
   update(updates: Updates, state: S, params: Params, context: StepContext): UpdateResult<S>;
-}
-
-/** How a transform names the fused kernel that may replace it, and its hyperparameters. */
-export interface FusedSpec {
-  readonly key: string;
-  readonly options: Readonly<Record<string, number | boolean>>;
 }
 
 /** The state type of a transform. */

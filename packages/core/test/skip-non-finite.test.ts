@@ -1,17 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   applyStep,
-  canGuardNonFinite,
   chain,
   disposeReplaced,
   disposeState,
   flattenState,
   isTensor,
-  registerFusedKernel,
   statefulOptimizer,
   type ApplyStepResult,
-  type FusedKernel,
   type GradientTransformation,
   type Loss,
   type Signals,
@@ -116,11 +113,6 @@ function driver(transform: GradientTransformation<StateValue>, init: number[], o
   };
 }
 
-let unregister: (() => void) | undefined;
-afterEach(() => {
-  unregister?.();
-  unregister = undefined;
-});
 
 describe('applyStep with skipNonFinite, composed path (the guard in core)', () => {
   it('a NaN gradient changes no parameter, state tensor or signal bit, reads nothing and leaks nothing', () => {
@@ -210,82 +202,6 @@ describe('applyStep with skipNonFinite, composed path (the guard in core)', () =
     expect(tf.memory().numTensors).toBe(tensors);
     expect(d.snapshot()).toEqual(before);
     d.dispose();
-  });
-});
-
-/** testChain marked as fusable under 'testGuarded'. */
-function fusable(): GradientTransformation<StateValue> {
-  return { ...testChain(), fused: { key: 'testGuarded', options: {} } };
-}
-
-/** A fake kernel: records its arguments; skips when told to and the first gradient entry is NaN. */
-function fakeKernel(guards: boolean, calls: { skipNonFinite: boolean | undefined }[]): FusedKernel {
-  return {
-    name: 'testGuarded/cpu',
-    ...(guards ? { guardsNonFinite: true } : {}),
-    step(args) {
-      calls.push({ skipNonFinite: args.skipNonFinite });
-      const bad = Object.values(args.grads).some((g) => Number.isNaN(g.dataSync()[0]));
-      if (args.skipNonFinite && bad) return { state: args.state, signals: {}, finite: false };
-      // a "step" that changes the parameter visibly and keeps the state object
-      for (const p of Object.values(args.params)) tf.tidy(() => p.assign(tf.add(p, 1)));
-      return { state: args.state, signals: {}, finite: true };
-    },
-  };
-}
-
-describe('applyStep with skipNonFinite, fused path', () => {
-  it('runs a kernel that guards non-finite input, passing skipNonFinite, and returns its finite flag', () => {
-    const calls: { skipNonFinite: boolean | undefined }[] = [];
-    unregister = registerFusedKernel('testGuarded', tf.getBackend(), fakeKernel(true, calls));
-    expect(canGuardNonFinite(fusable())).toBe(true);
-    const d = driver(fusable(), [1, 2, 3]);
-    const state = d.state;
-    const tensors = tf.memory().numTensors;
-    d.step([Number.NaN, 0, 0], 1);
-    expect(d.path).toBe('fused');
-    expect(d.finite).toBe(false);
-    expect(d.state).toBe(state); // the same object: nothing replaced, nothing released
-    expect(Array.from(d.w.dataSync())).toEqual([1, 2, 3]);
-    d.step([1, 0, 0], 1);
-    expect(d.finite).toBe(true);
-    expect(Array.from(d.w.dataSync())).toEqual([2, 3, 4]);
-    expect(tf.memory().numTensors).toBe(tensors);
-    d.step([1, 0, 0], 1, false);
-    expect(d.finite).toBeUndefined();
-    expect(calls).toEqual([{ skipNonFinite: true }, { skipNonFinite: true }, { skipNonFinite: undefined }]);
-    d.dispose();
-  });
-
-  it('takes the guarded composed path when the kernel does not guard, declines the step, or fused is off', () => {
-    const calls: { skipNonFinite: boolean | undefined }[] = [];
-    unregister = registerFusedKernel('testGuarded', tf.getBackend(), fakeKernel(false, calls));
-    expect(canGuardNonFinite(fusable())).toBe(false);
-    const check = (d: ReturnType<typeof driver>) => {
-      d.step([1, 1, 1], 1);
-      const before = d.snapshot();
-      d.step([Number.NaN, 0, 0], 1);
-      expect(d.path).toBe('composed');
-      expect(d.finite).toEqual({ dtype: 'bool', shape: [], value: 0 });
-      expect(d.snapshot().w).toEqual(before.w);
-      d.dispose();
-    };
-    check(driver(fusable(), [1, 2, 3]));
-    expect(calls).toEqual([]);
-    // without skipNonFinite the same kernel runs
-    const plain = driver(fusable(), [1, 2, 3]);
-    plain.step([1, 1, 1], 1, false);
-    expect(plain.path).toBe('fused');
-    plain.dispose();
-    calls.length = 0;
-
-    unregister();
-    unregister = registerFusedKernel('testGuarded', tf.getBackend(), { ...fakeKernel(true, calls), supports: () => false });
-    check(driver(fusable(), [1, 2, 3]));
-    unregister();
-    unregister = registerFusedKernel('testGuarded', tf.getBackend(), fakeKernel(true, calls));
-    check(driver(fusable(), [1, 2, 3], { fused: false }));
-    expect(calls).toEqual([]);
   });
 });
 

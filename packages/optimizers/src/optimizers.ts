@@ -1,9 +1,8 @@
-import { chain, check, partition, type FusedSpec, type GradientTransformation, type StateValue } from '@emosens/core';
+import { chain, check, partition, type GradientTransformation, type StateValue } from '@emosens/core';
 import { trackEmotion } from '@emosens/emotion';
 import { addDecayedWeights, scaleByEmotionStep, scaleByLearningRate, scaleBySign } from '@emosens/modifiers';
 import { rootFiltered, scaleByAdam, scaleByFactoredRms, scaleByLionMoment } from '@emosens/moments';
 import { withShadow } from '@emosens/shadow';
-import type { FusedKey } from './fused-plan.js';
 import { resolveOptions, type EmoCatsOptions, type EmoOptions, type OptimizerOptions, type ResolvedOptions } from './options.js';
 
 /**
@@ -19,11 +18,6 @@ import { resolveOptions, type EmoCatsOptions, type EmoOptions, type OptimizerOpt
  *     scaleByLearningRate(lr))))              * -lr
  * ```
  */
-/** Marks a transform as replaceable by the fused kernel `key` (see `registerFusedKernel`). */
-function fusable(transform: GradientTransformation<StateValue>, key: FusedKey, options: FusedSpec['options']): GradientTransformation<StateValue> {
-  return { ...transform, fused: { key, options } };
-}
-
 function emoChain(direction: GradientTransformation<StateValue>, o: ResolvedOptions, weightDecay = o.weightDecay) {
   const step = chain({
     direction,
@@ -51,7 +45,7 @@ function emoChain(direction: GradientTransformation<StateValue>, o: ResolvedOpti
  */
 export function emoSens(options: EmoOptions = {}): GradientTransformation<StateValue> {
   const o = resolveOptions('emoSens', options, { betas: [0.9, 0.999], weightDecay: 0.01 });
-  return fusable(emoChain(rootFiltered(scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps, biasCorrection: false })), o), 'emoSens', o);
+  return emoChain(rootFiltered(scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps, biasCorrection: false })), o);
 }
 
 /**
@@ -70,7 +64,7 @@ export function emoAiry(options: EmoOptions = {}): GradientTransformation<StateV
     },
     (_name, p) => (p.rank >= 2 ? 'factored' : 'dense'),
   );
-  return fusable(emoChain(direction as GradientTransformation<StateValue>, o), 'emoAiry', o);
+  return emoChain(direction as GradientTransformation<StateValue>, o);
 }
 
 /**
@@ -90,17 +84,17 @@ export function emoCats(options: EmoCatsOptions = {}): GradientTransformation<St
   const decoupled = check.boolean('emoCats', 'decoupledWeightDecay', options.decoupledWeightDecay ?? false);
   const direction = rootFiltered(chain(scaleByLionMoment({ b1: o.b1, b2: o.b2 }), scaleBySign()));
   const weightDecay = decoupled && o.lr > 0 ? o.weightDecay / o.lr : o.weightDecay;
-  return fusable(emoChain(direction as GradientTransformation<StateValue>, o, weightDecay), 'emoCats', { ...o, weightDecay });
+  return emoChain(direction as GradientTransformation<StateValue>, o, weightDecay);
 }
 
-/** `chain(scaleByAdam(), addDecayedWeights(wd), scaleByLearningRate(lr))`, fusable as 'adamw'. */
+/** `chain(scaleByAdam(), addDecayedWeights(wd), scaleByLearningRate(lr))`. */
 function adamChain(o: ResolvedOptions): GradientTransformation<StateValue> {
   const tx = chain({
     moments: scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps }),
     decay: addDecayedWeights(o.weightDecay),
     lr: scaleByLearningRate(o.lr),
   });
-  return fusable(tx as GradientTransformation<StateValue>, 'adamw', o);
+  return tx as GradientTransformation<StateValue>;
 }
 
 /**

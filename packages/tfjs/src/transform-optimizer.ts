@@ -21,7 +21,7 @@ import { getTransformFactory, type FactoryOptions } from './registry.js';
 /**
  * What a step does when the loss or a gradient holds NaN or Infinity.
  *
- * - `'skip'` (default): nothing is read back. A fused kernel that guards non-finite input
+ * - `'skip'` (default): nothing is read back. A fusion target that guards non-finite input
  *   (e.g. `@emosens/backend-cpu`'s) checks the loss and gradients itself and writes
  *   nothing on a bad step; otherwise the composed step is applied on the device as
  *   `where(ok, new, old)` for every parameter, every tensor of the state and every
@@ -32,7 +32,7 @@ import { getTransformFactory, type FactoryOptions } from './registry.js';
  *   any chain whose state is all tensors: the next good step computes bit for bit what it
  *   would have computed had the bad step never come. Number leaves of a custom chain (a
  *   learning-rate schedule's `{ count: number }`, for one) still advance on a skipped
- *   step, because a JavaScript number cannot be chosen by a device value without reading
+ *   composed step (a guarding target leaves them too), because a JavaScript number cannot be chosen by a device value without reading
  *   it.
  * - `'skipExact'`: reads one boolean per step and, when it is false, does not run the
  *   transform at all: parameters, tensors and number leaves all stay as they were.
@@ -58,11 +58,11 @@ export interface TransformOptimizerOptions {
   /** What a step does with a non-finite loss or gradient. Default `'skip'`. */
   readonly onNonFinite?: NonFinitePolicy;
   /**
-   * Run the whole step as one fused kernel when one is registered for the transform on
-   * the active backend (see `registerFusedKernel` in @emosens/core). Default true. In the
-   * `'skip'` mode a kernel is used when it guards non-finite input itself
-   * (`guardsNonFinite`, as the cpu kernels do); with one that does not, that mode runs the
-   * composed transform under the device-side guard.
+   * Run the whole step as one fused pass when the active backend has a fusion target and
+   * the transform fuses (see `registerFusionTarget` in @emosens/core). Default true. In the
+   * `'skip'` mode a target is used when it guards non-finite input itself
+   * (`guardsNonFinite`, as the typed-array target does); with one that does not, that mode
+   * runs the composed transform under the device-side guard.
    */
   readonly fused?: boolean;
   /**
@@ -90,7 +90,7 @@ export interface TransformOptimizerOptions {
  * that do).
  *
  * ```ts
- * const opt = new TransformOptimizer(chain(trackEmotion(), scaleByAdam(), scale(-1e-3)));
+ * const opt = new TransformOptimizer(chain(trackEmotion(), scaleByAdam(), scaleByLearningRate(1e-3)));
  * model.compile({ optimizer: opt, loss: 'meanSquaredError' });
  * await model.fit(xs, ys, { epochs: 10 });
  * ```
@@ -136,7 +136,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     return this.engine.state;
   }
 
-  /** Which path ran the last step: the composed transform or a fused kernel. */
+  /** Which path ran the last step: the composed transform or the fused pass. */
   get path(): StepPath | undefined {
     return this.engine.path;
   }

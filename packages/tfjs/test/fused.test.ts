@@ -1,35 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { registerFusedKernel, type FusedKernel, type GradientTransformation, type StateValue } from '@emosens/core';
+import { explainFusion, type GradientTransformation, type StateValue } from '@emosens/core';
+import { registerCpuKernels } from '@emosens/backend-cpu';
 import { TransformOptimizer, type NonFinitePolicy } from '../src/index.js';
-import { bits, bowl, momentumSgd, type MomentumState } from './helpers.js';
+import { bits, bowl, momentumSgd, recordLoss, type MomentumState } from './helpers.js';
 
-/** momentumSgd(0.1, 0.5), marked as fusable under the key 'tfjsTestMomentum'. */
-function fusable(): GradientTransformation<StateValue> {
-  return { ...(momentumSgd(0.1, 0.5) as unknown as GradientTransformation<StateValue>), fused: { key: 'tfjsTestMomentum', options: {} } };
-}
-
-/** The same step written directly on the variables, as a backend kernel would. */
-const kernel: FusedKernel = {
-  name: 'tfjsTestMomentum/cpu',
-  step({ params, grads, state }) {
-    const s = state as MomentumState;
-    const m: Record<string, tf.Tensor> = { ...s.m };
-    for (const [name, g] of Object.entries(grads)) {
-      m[name] = tf.tidy(() => tf.add(tf.mul(s.m[name]!, 0.5), g));
-      tf.tidy(() => params[name]!.assign(tf.sub(params[name]!, tf.mul(m[name]!, 0.1))));
-    }
-    return { state: { count: s.count + 1, m }, signals: {} };
-  },
-};
+const momentum = () => momentumSgd(0.1, 0.5) as unknown as GradientTransformation<StateValue>;
 
 let unregister: (() => void) | undefined;
-afterEach(() => unregister?.());
+afterEach(() => {
+  unregister?.();
+  unregister = undefined;
+});
 
-describe('fused kernels', () => {
+describe('the fused path (a fusion target registered for the backend)', () => {
   const run = (onNonFinite: NonFinitePolicy, fused = true) => {
     const w = tf.variable(tf.tensor1d([0, 0, 0]));
-    const opt = new TransformOptimizer(fusable(), { onNonFinite, fused });
+    const opt = new TransformOptimizer(momentum(), { onNonFinite, fused });
     for (let i = 0; i < 3; i++) opt.minimize(bowl(w));
     const out = { path: opt.path, w: bits(w), count: (opt.state as MomentumState).count };
     opt.dispose();
@@ -37,41 +24,24 @@ describe('fused kernels', () => {
     return out;
   };
 
-  it("run in the 'skipExact' and 'throw' modes and agree with the composed path", () => {
+  it('runs a custom block with a fused form in every mode, and agrees with the composed path', () => {
     const composed = run('throw');
     expect(composed.path).toBe('composed');
-    unregister = registerFusedKernel('tfjsTestMomentum', tf.getBackend(), kernel);
-    for (const mode of ['skipExact', 'throw'] as const) {
+    unregister = registerCpuKernels({ precision: 'exact' });
+    expect(explainFusion(momentum(), 'cpu')).toEqual({ fused: true, target: 'typed-array' });
+    for (const mode of ['skip', 'skipExact', 'throw'] as const) {
       const fused = run(mode);
       expect(fused.path).toBe('fused');
-      expect(fused.count).toBe(3);
+      expect(fused.count).toBe(3); // the number leaf advances on the fused path too
       expect(fused.w).toEqual(composed.w);
     }
     expect(run('throw', false).path).toBe('composed');
   });
 
-  it("run in the default 'skip' mode when they guard non-finite input, and skip a bad step themselves", () => {
-    const seen: (boolean | undefined)[] = [];
-    const guarding: FusedKernel = {
-      name: 'tfjsTestMomentum/guarding',
-      guardsNonFinite: true,
-      step(args) {
-        seen.push(args.skipNonFinite);
-        const bad = Object.values(args.grads).some((g) => g.dataSync().some((x) => !Number.isFinite(x)));
-        return bad ? { state: args.state, signals: {}, finite: false } : { ...kernel.step(args), finite: true };
-      },
-    };
-    const composed = run('skip', false);
-    unregister = registerFusedKernel('tfjsTestMomentum', tf.getBackend(), guarding);
-    const fused = run('skip');
-    expect(fused.path).toBe('fused');
-    expect(fused.count).toBe(3);
-    expect(fused.w).toEqual(composed.w);
-    expect(seen).toEqual([true, true, true]);
-
-    // a bad step: the kernel reports finite: false, the counter moves, nothing else does
+  it("in the default 'skip' mode the target skips a bad step itself: the counter moves, nothing else, number leaves included", () => {
+    unregister = registerCpuKernels();
     const w = tf.variable(tf.tensor1d([1, 2, 3]));
-    const opt = new TransformOptimizer(fusable());
+    const opt = new TransformOptimizer(momentum());
     opt.minimize(bowl(w));
     const before = { w: bits(w), m: (opt.state as MomentumState).m[w.name] };
     const g = tf.tensor1d([0, Number.NaN, 0]);
@@ -80,14 +50,23 @@ describe('fused kernels', () => {
     expect(opt.readSkippedSteps()).toBe(1);
     expect(bits(w)).toEqual(before.w);
     expect((opt.state as MomentumState).m[w.name]).toBe(before.m); // the same tensor, not written
-    expect((opt.state as MomentumState).count).toBe(1); // the kernel did not advance it either
+    expect((opt.state as MomentumState).count).toBe(1);
     expect(opt.iterations).toBe(2);
     opt.dispose();
     tf.dispose([w, g]);
   });
 
-  it("are not used in the 'skip' mode when they do not guard: the composed step runs under the guard", () => {
-    unregister = registerFusedKernel('tfjsTestMomentum', tf.getBackend(), kernel);
-    expect(run('skip').path).toBe('composed');
+  it('a chain with a block that has no fused form runs composed, and explainFusion names the block', () => {
+    unregister = registerCpuKernels();
+    expect(explainFusion(recordLoss() as unknown as GradientTransformation<StateValue>, 'cpu')).toEqual({
+      fused: false,
+      reason: "block 'recordLoss' has no fused form",
+    });
+    const w = tf.variable(tf.tensor1d([1, 2, 3]));
+    const opt = new TransformOptimizer(recordLoss());
+    opt.minimize(bowl(w));
+    expect(opt.path).toBe('composed');
+    opt.dispose();
+    w.dispose();
   });
 });

@@ -3,11 +3,14 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { vi } from 'vitest';
 import {
   flattenState,
+  fx,
   initPerParameter,
   isTensor,
   updatePerParameter,
   type GradientTransformation,
+  type LeafRef,
   type PerParameter,
+  type Sym,
 } from '@emosens/core';
 
 /** State of {@link momentumSgd}: a plain-number step count and a tensor moment per parameter. */
@@ -27,6 +30,20 @@ export function momentumSgd(lr = 0.1, beta = 0.5): GradientTransformation<Moment
         return { update: tf.mul(next, -lr), state: next };
       });
       return { updates: r.updates, state: { count: state.count + 1, m: r.state } };
+    },
+    // the same step over symbolic values, so that a fusion target can run it
+    fusion: {
+      update(updates, state) {
+        const s = state as { count: number; m: Record<string, LeafRef | Sym> };
+        const m = { ...s.m };
+        const out: Record<string, Sym> = {};
+        for (const [key, g] of Object.entries(updates)) {
+          const next = fx.add(fx.mul(fx.elem(s.m[key] as LeafRef, key), beta), g);
+          m[key] = next;
+          out[key] = fx.mul(next, -lr);
+        }
+        return { updates: out, state: { count: s.count + 1, m } };
+      },
     },
   };
 }
