@@ -256,3 +256,37 @@ describe('applyStep with a fusion target', () => {
     p.dispose();
   });
 });
+
+describe('traceStep reuses a program', () => {
+  it('rebinds the last program when nothing it depends on changed; traces anew otherwise, and always with host values', () => {
+    const tx = chain(momentumFx(0.5), scaleBy(-0.1)) as Tx;
+    const params = { w: tf.variable(tf.ones([3])) };
+    const grads = { w: tf.ones([3]) };
+    const s1 = tx.init(params);
+    const s2 = tx.init(params);
+    const a = traceStep(tx, params, s1, grads, undefined);
+    const b = traceStep(tx, params, s2, grads, 1);
+    const c = traceStep(tx, params, s2, grads, 2);
+    if (!('step' in a) || !('step' in b) || !('step' in c)) throw new Error('declined');
+    expect(b.step.graph).not.toBe(a.step.graph); // the loss went from absent to a number
+    expect(c.step.graph).toBe(b.step.graph); // same signature: the same program, rebound
+    expect(c.step.leafTensors[0]).toBe((s2 as unknown as [Record<string, tf.Tensor>])[0].w);
+    expect(c.step.loss).toBe(2);
+
+    // a schedule's value is a host value of the program: traced every step, with its value
+    let lr = 0.1;
+    const scheduled: Tx = {
+      name: 'scheduled',
+      init: () => ({}),
+      update: (u, s) => ({ updates: u, state: s }),
+      fusion: { update: (u, s) => ({ updates: Object.fromEntries(Object.entries(u).map(([k, v]) => [k, fx.mul(v, fx.uniform(lr))])), state: s }) },
+    };
+    const d = traceStep(scheduled, params, {}, grads, undefined);
+    lr = 0.2;
+    const e = traceStep(scheduled, params, {}, grads, undefined);
+    if (!('step' in d) || !('step' in e)) throw new Error('declined');
+    expect(e.step.graph).not.toBe(d.step.graph);
+    expect([d.step.graph.uniforms, e.step.graph.uniforms]).toEqual([[0.1], [0.2]]);
+    tf.dispose([params.w, grads.w, ...Object.values((s1 as unknown as [Record<string, tf.Tensor>])[0]), ...Object.values((s2 as unknown as [Record<string, tf.Tensor>])[0])]);
+  });
+});

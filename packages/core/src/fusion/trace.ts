@@ -65,13 +65,84 @@ export function traceStep(
   const blocked = fusionBlocker(transform.name, transform.fusion);
   if (blocked !== undefined) return { decline: blocked };
   const form = transform.fusion as FusionForm;
-  const graph = new Graph();
   try {
-    return { step: withGraph(graph, () => trace(graph, form, params, state, grads, loss)) };
+    const inputs = collectInputs(params, state, grads, loss);
+    const cached = traces.get(form);
+    if (cached !== undefined && cached.signature === inputs.signature) return { step: cached.bind(inputs.leafTensors, params, state, grads, loss) };
+    const graph = new Graph();
+    const traced = withGraph(graph, () => trace(graph, form, params, state, grads, loss, inputs.leafTensors));
+    // A program without host values (uniforms) depends on nothing but the signature: the
+    // next step with the same signature rebinds it instead of tracing again.
+    if (graph.uniforms.length === 0) traces.set(form, { signature: inputs.signature, bind: traced.bind });
+    else traces.delete(form);
+    return { step: traced.bind(inputs.leafTensors, params, state, grads, loss) };
   } catch (error) {
     if (error instanceof FusionDecline) return { decline: error.reason };
     throw error;
   }
+}
+
+/** A traced program, to be bound to one step's tensors. */
+type Bind = (
+  leafTensors: readonly Tensor[],
+  params: Readonly<Record<string, Variable>>,
+  state: StateValue,
+  grads: Updates,
+  loss: Loss | undefined,
+) => TracedStep;
+
+/** The last program traced for each fused form, with the signature of the inputs it was traced for. */
+const traces = new WeakMap<FusionForm, { readonly signature: string; readonly bind: Bind }>();
+
+/**
+ * The state's tensors in tracing order, after the checks that decline a step (storage shared
+ * between parameters, gradients and state leaves, a disposed or non-float leaf), and a
+ * signature of everything a trace may depend on: parameter names and shapes, which have
+ * gradients, the state's layout with its leaves' shapes and dtypes and its host values, and
+ * whether the loss is a number, a tensor or absent.
+ */
+function collectInputs(
+  params: Readonly<Record<string, Variable>>,
+  state: StateValue,
+  grads: Updates,
+  loss: Loss | undefined,
+): { leafTensors: Tensor[]; signature: string } {
+  const seen = new Map<object, string>();
+  const parts: string[] = [loss === undefined ? 'u' : typeof loss === 'number' ? 'n' : 't'];
+  for (const [name, p] of Object.entries(params)) {
+    const other = seen.get(p.dataId);
+    if (other !== undefined) throw new FusionDecline(`parameter '${name}' shares its storage with ${other}`);
+    seen.set(p.dataId, `parameter '${name}'`);
+    parts.push(`p${JSON.stringify(name)}${p.shape.join('x')}`);
+  }
+  for (const [name, g] of Object.entries(grads)) {
+    const other = seen.get(g.dataId);
+    if (other !== undefined && other.startsWith('parameter')) throw new FusionDecline(`the gradient of '${name}' shares its storage with ${other}`);
+    seen.set(g.dataId, `the gradient of '${name}'`);
+    parts.push(`g${JSON.stringify(name)}`);
+  }
+  const leafTensors: Tensor[] = [];
+  const walk = (v: StateValue, path: string): void => {
+    if (isTensor(v)) {
+      const other = seen.get(v.dataId);
+      if (other !== undefined) throw new FusionDecline(`state '${path}' shares its storage with ${other}`);
+      seen.set(v.dataId, `state '${path}'`);
+      if (v.isDisposed) throw new FusionDecline(`state '${path}' was disposed`);
+      if (v.dtype !== 'float32' && v.dtype !== 'bool') throw new FusionDecline(`state '${path}' has dtype ${v.dtype}`);
+      leafTensors.push(v);
+      parts.push(`t${JSON.stringify(path)}${v.dtype}${v.shape.join('x')}`);
+    } else if (Array.isArray(v)) {
+      parts.push(`[${v.length}`);
+      v.forEach((x, i) => walk(x as StateValue, join(path, String(i))));
+    } else if (typeof v === 'object' && v !== null) {
+      parts.push(`{${Object.keys(v).length}`);
+      for (const [k, x] of Object.entries(v)) walk(x as StateValue, join(path, k));
+    } else {
+      parts.push(`h${JSON.stringify(path)}${typeof v}:${String(v)}`);
+    }
+  };
+  walk(state, '');
+  return { leafTensors, signature: parts.join('|') };
 }
 
 function trace(
@@ -81,7 +152,8 @@ function trace(
   state: StateValue,
   grads: Updates,
   loss: Loss | undefined,
-): TracedStep {
+  leafTensors: readonly Tensor[],
+): { bind: Bind } {
   const paramSyms: Record<string, Sym> = {};
   for (const [name, p] of Object.entries(params)) {
     graph.addParam(name, p.shape);
@@ -90,28 +162,11 @@ function trace(
   const gradSyms: Record<string, Sym> = {};
   for (const name of Object.keys(grads)) gradSyms[name] = graph.add({ op: 'grad' }, 'elem', name);
 
-  // The state with its tensors as leaves; one tensor (or one storage) at two leaves declines.
-  const leafTensors: Tensor[] = [];
-  const seen = new Map<object, string>();
-  for (const [name, p] of Object.entries(params)) {
-    const other = seen.get(p.dataId);
-    if (other !== undefined) throw new FusionDecline(`parameter '${name}' shares its storage with ${other}`);
-    seen.set(p.dataId, `parameter '${name}'`);
-  }
-  for (const [name, g] of Object.entries(grads)) {
-    const other = seen.get(g.dataId);
-    if (other !== undefined && other.startsWith('parameter')) throw new FusionDecline(`the gradient of '${name}' shares its storage with ${other}`);
-    seen.set(g.dataId, `the gradient of '${name}'`);
-  }
+  // The state with its tensors as leaves (in collectInputs' order, which checked them).
   const toSym = (v: StateValue, path: string): SymTree => {
     if (isTensor(v)) {
-      const other = seen.get(v.dataId);
-      if (other !== undefined) throw new FusionDecline(`state '${path}' shares its storage with ${other}`);
-      seen.set(v.dataId, `state '${path}'`);
-      if (v.isDisposed) throw new FusionDecline(`state '${path}' was disposed`);
-      if (v.dtype !== 'float32' && v.dtype !== 'bool') throw new FusionDecline(`state '${path}' has dtype ${v.dtype}`);
-      const leaf = graph.addLeaf(v.shape, v.dtype, path);
-      leafTensors.push(v);
+      const leaf = graph.addLeaf(v.shape, v.dtype as 'float32' | 'bool', path);
+      if (leafTensors[leaf.index] !== v) throw new Error(`traceStep: leaf ${leaf.index} ('${path}') out of order`);
       return { kind: 'leafRef', leaf: leaf.index };
     }
     if (Array.isArray(v)) return v.map((x, i) => toSym(x as StateValue, join(path, String(i))));
@@ -171,13 +226,13 @@ function trace(
 
   const result = form.update(gradSyms, symState, paramSyms, context);
 
-  const traced: TracedParam[] = [];
+  const updates: { name: string; update: Sym }[] = [];
   for (const name of Object.keys(grads)) {
     const update = result.updates[name];
     if (!isSym(update)) throw new FusionDecline(`the fused form returned no update for parameter '${name}'`);
     if (update.param !== undefined && update.param !== name) throw new FusionDecline(`the update of '${name}' belongs to parameter '${update.param}'`);
     if (update.domain === 'window') throw new FusionDecline(`the update of '${name}' is a window value`);
-    traced.push({ name, variable: params[name]!, grad: grads[name]!, update });
+    updates.push({ name, update });
   }
 
   // Match the returned state against the old one: a Sym at a tensor leaf is a write.
@@ -211,9 +266,9 @@ function trace(
   };
   check(symState, result.state, '');
 
-  const newState = (tensorOf: (leaf: number, old: Tensor) => Tensor): StateValue => {
+  const newStateOf = (tensors: readonly Tensor[]) => (tensorOf: (leaf: number, old: Tensor) => Tensor): StateValue => {
     const build = (neu: SymTree, old: SymTree): StateValue => {
-      if (isLeafRef(old)) return tensorOf(old.leaf, leafTensors[old.leaf]!);
+      if (isLeafRef(old)) return tensorOf(old.leaf, tensors[old.leaf]!);
       if (Array.isArray(neu)) return neu.map((x, i) => build(x, (old as SymTree[])[i]!));
       if (typeof neu === 'object' && neu !== null) {
         const out: Record<string, StateValue> = {};
@@ -229,11 +284,22 @@ function trace(
     graph.nodeKeys.join(';'),
     JSON.stringify([...graph.params].map(([name, info]) => [name, info.shape])),
     JSON.stringify(graph.leaves.map((l) => [l.shape, l.dtype, l.domain ?? null, l.param ?? null])),
-    JSON.stringify(traced.map((t) => [t.name, t.update.id])),
+    JSON.stringify(updates.map((t) => [t.name, t.update.id])),
     [...writes].map(([leaf, s]) => `${leaf}:${s.id}`).join(','),
     signals.map((s) => `${s.name}:${s.value.id}:${s.dtype}`).join(','),
   ].join('#');
-  return { graph, params: traced, leafTensors, writes, signals, loss, state, newState, key };
+  const bind: Bind = (tensors, ps, st, gs, l) => ({
+    graph,
+    params: updates.map(({ name, update }) => ({ name, variable: ps[name]!, grad: gs[name]!, update })),
+    leafTensors: tensors,
+    writes,
+    signals,
+    loss: l,
+    state: st,
+    newState: newStateOf(tensors),
+    key,
+  });
+  return { bind };
 }
 
 function join(path: string, key: string): string {
