@@ -1,4 +1,4 @@
-export { registerCpuKernels, registerWasmKernels, type CpuKernelOptions } from './register-cpu-kernels.js';
+export { registerCpuKernels, registerWasmKernels, type CpuKernelOptions, type WasmKernelOptions } from './register-cpu-kernels.js';
 export { createTypedArrayTarget, type StepMemory, type TypedArrayMemory, type TypedArrayTargetOptions } from './target/typed-array-target.js';
 export { cpuMemory } from './target/cpu-memory.js';
 export { wasmMemory } from './target/wasm-memory.js';

@@ -44,9 +44,22 @@ export function registerCpuKernels(options: CpuKernelOptions = {}): () => void {
 
 /**
  * Registers the same typed-array target on the `'wasm'` backend (`@tensorflow/tfjs-backend-wasm`),
- * whose tensors live in the wasm module's heap: the compiled pass reads and writes them
- * through typed-array views of the heap. Returns a function that unregisters it.
+ * whose tensors live in the wasm module's heap: step values are computed in JavaScript and
+ * each element pass runs as a WebAssembly SIMD function over the heap (see
+ * {@link WasmKernelOptions.simd}). Returns a function that unregisters it.
  */
-export function registerWasmKernels(options: CpuKernelOptions = {}): () => void {
-  return registerFusionTarget('wasm', createTypedArrayTarget(wasmMemory(), { precision: precisionOf('registerWasmKernels', options) }));
+export function registerWasmKernels(options: WasmKernelOptions = {}): () => void {
+  const simd = options.simd ?? true;
+  if (typeof simd !== 'boolean') throw new EmosensError('INVALID_OPTION', `registerWasmKernels: option 'simd' must be true or false, got ${String(simd)}.`);
+  return registerFusionTarget('wasm', createTypedArrayTarget(wasmMemory({ simd }), { precision: precisionOf('registerWasmKernels', options) }));
+}
+
+/** Options of {@link registerWasmKernels}. */
+export interface WasmKernelOptions extends CpuKernelOptions {
+  /**
+   * Run element passes as WebAssembly SIMD functions over the wasm heap (four float32 lanes,
+   * rounded as the `'exact'` JavaScript rendering) where the engine supports SIMD and every
+   * op of the pass has a lane form; JavaScript loops otherwise. Default true.
+   */
+  readonly simd?: boolean;
 }

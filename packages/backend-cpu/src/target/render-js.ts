@@ -1,4 +1,5 @@
-import { argsOf, scheduleStep, type Node, type Schedule, type TracedStep } from '@emosens/core';
+import { argsOf, scheduleStep, type ElementPass, type Node, type Schedule, type TracedStep } from '@emosens/core';
+import { WasmPasses, type WasmPassSpec } from './render-wasm.js';
 
 /** The arrays and numbers a rendered step reads and writes. */
 export interface JsStepInputs {
@@ -70,7 +71,12 @@ function literal(v: number): string {
  * graph inlined. The op tables above are the whole of this target's math; it knows no
  * block and no optimizer.
  */
-export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Schedule = scheduleStep(step)): string {
+export interface RenderJsOptions {
+  /** Compile element passes to WebAssembly SIMD (for tensors in a wasm memory): passes are collected here. */
+  readonly wasm?: WasmPasses;
+}
+
+export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Schedule = scheduleStep(step), options: RenderJsOptions = {}): string {
   const { graph } = step;
   const exact = precision === 'exact';
   const round = (op: string, code: string) => (EXACT.has(op) ? code : `F(${code})`);
@@ -169,6 +175,33 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
     }
   };
 
+  // An element pass as a WebAssembly SIMD function, when every op it needs has a lane form.
+  const simdPass = (name: string, k: number, pass: ElementPass, cutoffs: ReadonlyMap<number, string>) => {
+    const wasm = options.wasm!;
+    if (pass.reductions.some((r) => graph.node(r).op !== 'sum')) return undefined;
+    const stores: { array: string; node: number; add: boolean }[] = [];
+    if (pass.final) {
+      for (const [leaf, value] of step.writes) {
+        const l = graph.leaves[leaf]!;
+        if (l.domain !== 'elem' || l.param !== name) continue;
+        if (l.dtype !== 'float32') return undefined;
+        stores.push({ array: `L${leaf}`, node: value.id, add: false });
+      }
+      stores.push({ array: `P${k}`, node: step.params[k]!.update.id, add: true });
+    }
+    const cuts = new Map<number, { base: number; cutoff: string }>();
+    for (const id of cutoffs.keys()) cuts.set(id, { base: powThreshold(graph, id)!.base, cutoff: `c${id}` });
+    const spec: WasmPassSpec = {
+      nodes: pass.nodes,
+      sums: pass.reductions,
+      stores,
+      cutoffs: cuts,
+      scalarRef: ref,
+      arrayOf: (node) => (node.op === 'grad' ? `G${k}` : node.op === 'param' ? `P${k}` : `L${(node as { leaf: number }).leaf}`),
+    };
+    return WasmPasses.supports(step, spec) ? wasm.add(step, spec) : undefined;
+  };
+
   schedule.sweeps.forEach((sweep, s) => {
     emit(1, `// sweep ${s}`);
     for (const id of sweep.step) {
@@ -245,27 +278,46 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
         usesCutoff = true;
         declaredCutoffs.add(id);
       }
-      const body: string[] = [];
-      for (const id of pass.nodes) {
-        const node = graph.node(id);
-        if (isInput(node)) continue;
-        body.push(`const e${id} = ${cutoffs.get(id) ?? expr(node, elemRound)};`);
-      }
-      for (const r of pass.reductions) {
-        const node = graph.node(r);
-        const v = ref(argsOf(node)[0]!);
-        body.push(node.op === 'sum' ? `a${r} += ${v};` : node.op === 'rowSum' ? `T${r}[i] += ${v};` : `T${r}[j] += ${v};`);
-      }
-      if (pass.final) {
-        for (const [leaf, value] of step.writes) {
-          const l = graph.leaves[leaf]!;
-          if (l.domain !== 'elem' || l.param !== ps.name) continue;
-          body.push(l.dtype === 'bool' ? `L${leaf}[x] = ${ref(value.id)} !== 0 ? 1 : 0;` : `L${leaf}[x] = ${ref(value.id)};`);
+      const makeBody = (rounding: (op: string, code: string) => string): string[] => {
+        const body: string[] = [];
+        for (const id of pass.nodes) {
+          const node = graph.node(id);
+          if (isInput(node)) continue;
+          body.push(`const e${id} = ${cutoffs.get(id) ?? expr(node, rounding)};`);
         }
-        const update = step.params[k]!.update;
-        body.push(`P${k}[x] = P${k}[x] + ${ref(update.id)};`);
+        for (const r of pass.reductions) {
+          const node = graph.node(r);
+          const v = ref(argsOf(node)[0]!);
+          body.push(node.op === 'sum' ? `a${r} += ${v};` : node.op === 'rowSum' ? `T${r}[i] += ${v};` : `T${r}[j] += ${v};`);
+        }
+        if (pass.final) {
+          for (const [leaf, value] of step.writes) {
+            const l = graph.leaves[leaf]!;
+            if (l.domain !== 'elem' || l.param !== ps.name) continue;
+            body.push(l.dtype === 'bool' ? `L${leaf}[x] = ${ref(value.id)} !== 0 ? 1 : 0;` : `L${leaf}[x] = ${ref(value.id)};`);
+          }
+          const update = step.params[k]!.update;
+          body.push(`P${k}[x] = P${k}[x] + ${ref(update.id)};`);
+        }
+        dropUnused(body);
+        return body;
+      };
+      const simd = options.wasm && !pass.nested ? simdPass(ps.name, k, pass, cutoffs) : undefined;
+      if (simd !== undefined) {
+        // four elements at a time in WebAssembly, the rest here, rounded as float32 like the lanes
+        const n4 = info.size - (info.size % 4);
+        const r = `r${temp++}`;
+        const args = [String(n4 * 4), ...simd.arrays.map((a) => `${a}.byteOffset`), ...simd.scalars];
+        emit(1, `const ${r} = K[${simd.index}](${args.join(', ')});`);
+        simd.sums.forEach((id, q) => emit(1, `a${id} += ${simd.sums.length === 1 ? r : `${r}[${q}]`};`));
+        if (n4 < info.size) {
+          emit(1, `for (let x = ${n4}; x < ${info.size}; x++) {`);
+          for (const line of makeBody(round)) emit(2, line);
+          emit(1, '}');
+        }
+        continue;
       }
-      dropUnused(body);
+      const body = makeBody(elemRound);
       if (pass.nested) {
         emit(1, `for (let i = 0, x = 0; i < ${info.rows}; i++) {`);
         emit(2, `for (let j = 0; j < ${info.cols}; j++, x++) {`);
@@ -385,16 +437,21 @@ function dropUnused(body: string[]): void {
 
 const compiled = new Map<string, JsStep>();
 
-/** The rendered step for `step`'s program, compiled once per program and precision. */
-export function compileJs(step: TracedStep, precision: JsPrecision): JsStep {
-  const key = `${precision}:${step.key}`;
+/**
+ * The rendered step for `step`'s program, compiled once per program, precision and memory.
+ * With `memory` (the wasm backend's), element passes run as WebAssembly SIMD functions
+ * that read and write the tensors in that memory.
+ */
+export function compileJs(step: TracedStep, precision: JsPrecision, memory?: WebAssembly.Memory): JsStep {
+  const key = `${precision}:${memory ? 'simd' : 'js'}:${step.key}`;
   let fn = compiled.get(key);
   if (fn === undefined) {
-    const source = renderJs(step, precision);
-    fn = new Function(source)() as JsStep;
+    const wasm = memory ? new WasmPasses() : undefined;
+    const source = renderJs(step, precision, scheduleStep(step), wasm ? { wasm } : {});
+    const kernels = wasm && memory ? wasm.instantiate(memory) : [];
+    fn = new Function('K', source)(kernels) as JsStep;
     if (compiled.size > 256) compiled.clear();
     compiled.set(key, fn);
   }
   return fn;
 }
-

@@ -13,6 +13,11 @@ export interface TypedArrayMemory {
   check(tensors: Iterable<Tensor>): string | undefined;
   /** Begins a step; `inputs` are read only (their storage is never written). */
   begin(inputs: readonly Tensor[]): StepMemory;
+  /**
+   * The WebAssembly memory the arrays live in, when element passes may run as WebAssembly
+   * SIMD functions over it (the wasm backend); undefined for JavaScript loops only.
+   */
+  simdMemory?(): WebAssembly.Memory | undefined;
 }
 
 /**
@@ -68,7 +73,7 @@ export function createTypedArrayTarget(memory: TypedArrayMemory, options: TypedA
 }
 
 function runTypedArrayStep(step: TracedStep, memory: TypedArrayMemory, precision: JsPrecision, options: FusionRunOptions): FusionRunResult {
-  const fn = compileJs(step, precision);
+  const fn = compileJs(step, precision, memory.simdMemory?.());
   const { graph } = step;
   const lossTensor = isTensor(step.loss) ? step.loss : undefined;
   const mem = memory.begin([...step.params.map((p) => p.grad), ...(lossTensor ? [lossTensor] : [])]);

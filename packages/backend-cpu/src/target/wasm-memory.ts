@@ -4,10 +4,18 @@ import type { TypedArrayMemory } from './typed-array-target.js';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` this memory uses. */
 interface WasmBackend {
+  wasm?: { asm?: { memory?: unknown } };
   dataIdMap: { has(dataId: object): boolean; get(dataId: object): { dtype: string } | undefined };
   refCount(dataId: object): number;
   typedArrayFromHeap(info: { shape: number[]; dtype: string; dataId: object }): Float32Array | Uint8Array | Int32Array;
 }
+
+/** Whether this engine runs WebAssembly SIMD: a one-function module using `f32x4.splat` validates. */
+const SIMD_SUPPORTED =
+  typeof WebAssembly === 'object' &&
+  WebAssembly.validate(
+    Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 11, 1, 9, 0, 67, 0, 0, 0, 0, 253, 19, 11]),
+  );
 
 function findWasmBackend(): WasmBackend | undefined {
   const b = tf.findBackend('wasm') as unknown as Partial<WasmBackend> | null;
@@ -22,8 +30,14 @@ function findWasmBackend(): WasmBackend | undefined {
  * `tf.tensor(array)` and `slice`, so the count is the whole story); otherwise it is copied
  * once, and the copy is written from then on.
  */
-export function wasmMemory(): TypedArrayMemory {
+export function wasmMemory(options: { simd?: boolean } = {}): TypedArrayMemory {
+  const simd = options.simd ?? true;
   return {
+    simdMemory() {
+      if (!simd || !SIMD_SUPPORTED) return undefined;
+      const memory = findWasmBackend()?.wasm?.asm?.memory;
+      return memory instanceof WebAssembly.Memory ? memory : undefined;
+    },
     check(tensors) {
       const backend = findWasmBackend();
       if (backend === undefined) return 'the tfjs wasm backend is not registered';
