@@ -147,8 +147,15 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
         // Unrounded (fast) element values divide by a constant as a multiply by its
         // reciprocal: within a float64 ulp, and several times cheaper than a division.
         const divisor = graph.node(node.args[1]);
-        if (!exact && node.domain === 'elem' && divisor.op === 'const' && divisor.value !== 0 && Number.isFinite(divisor.value)) {
+        if (!exact && rounding !== round && node.domain === 'elem' && divisor.op === 'const' && divisor.value !== 0 && Number.isFinite(divisor.value)) {
           return `(${a[0]} * ${String(1 / Math.fround(divisor.value))})`;
+        }
+        // ... and by a value that is the same for every element, through a reciprocal
+        // computed once before the loop.
+        if (!exact && rounding !== round && node.domain === 'elem' && divisor.domain !== 'elem' && divisor.domain !== 'row' && divisor.domain !== 'col') {
+          const h = `h${divisor.id}`;
+          if (!hoisted.has(h)) hoisted.set(h, `const ${h} = 1 / ${a[1]};`);
+          return `(${a[0]} * ${h})`;
         }
         break;
       }
@@ -166,6 +173,8 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
 
   let temp = 0;
   let usesCutoff = false;
+  // per pass: values computed once before its loop (reciprocals of divisors)
+  const hoisted = new Map<string, string>();
   const declaredCutoffs = new Set<number>();
   const arrays = new Set<string>();
   const declareArray = (name: string, length: number) => {
@@ -288,7 +297,8 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
         for (const r of pass.reductions) {
           const node = graph.node(r);
           const v = ref(argsOf(node)[0]!);
-          body.push(node.op === 'sum' ? `a${r} += ${v};` : node.op === 'rowSum' ? `T${r}[i] += ${v};` : `T${r}[j] += ${v};`);
+          // a row's sum adds up in a local over the inner loop
+          body.push(node.op === 'sum' ? `a${r} += ${v};` : node.op === 'rowSum' ? `q${r} += ${v};` : `T${r}[j] += ${v};`);
         }
         if (pass.final) {
           for (const [leaf, value] of step.writes) {
@@ -317,18 +327,26 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
         }
         continue;
       }
+      hoisted.clear();
       const body = makeBody(elemRound);
+      // a block, so that each pass's hoisted values are its own
+      if (hoisted.size > 0) emit(1, '{');
+      for (const line of hoisted.values()) emit(1, line);
       if (pass.nested) {
+        const rowSums = pass.reductions.filter((r) => graph.node(r).op === 'rowSum');
         emit(1, `for (let i = 0, x = 0; i < ${info.rows}; i++) {`);
+        for (const r of rowSums) emit(2, `let q${r} = 0;`);
         emit(2, `for (let j = 0; j < ${info.cols}; j++, x++) {`);
         for (const line of body) emit(3, line);
         emit(2, '}');
+        for (const r of rowSums) emit(2, `T${r}[i] = q${r};`);
         emit(1, '}');
       } else {
         emit(1, `for (let x = 0; x < ${info.size}; x++) {`);
         for (const line of body) emit(2, line);
         emit(1, '}');
       }
+      if (hoisted.size > 0) emit(1, '}');
       for (const r of pass.reductions) {
         const node = graph.node(r);
         if (node.op !== 'sum') {
