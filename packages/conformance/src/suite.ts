@@ -45,9 +45,9 @@ const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '
 
 type Params = Record<string, tf.Tensor>;
 
-/** Shapes of rank 0 to 4, a `[1]`, and (unless excluded) zero-size parameters. */
+/** Shapes of rank 0 to 5, a `[1]`, and (unless excluded) zero-size parameters. */
 function shapesFor(rand: () => number, zeroSize: boolean): number[][] {
-  const shapes = [[], [1], [7], randomShape(rand, 2), randomShape(rand, 3), randomShape(rand, 4, 4)];
+  const shapes = [[], [1], [7], randomShape(rand, 2), randomShape(rand, 3), randomShape(rand, 4, 4), randomShape(rand, 5, 3)];
   return zeroSize ? [...shapes, [0], [0, 3]] : shapes;
 }
 
@@ -191,7 +191,7 @@ export function describeConformance(target: ConformanceTarget): void {
 
     describe('fused == composed', () => {
       REFERENCE_OPTIMIZERS.forEach((named, k) => {
-        it(`${named.name}: ${steps} steps on parameters of rank 0 to 4, [1] and zero-size`, async (ctx) => {
+        it(`${named.name}: ${steps} steps on parameters of rank 0 to 5, [1] and zero-size`, async (ctx) => {
           ready(ctx);
           await compareTwins(named, 1000 + k, steps, tol, true);
         });
@@ -204,6 +204,40 @@ export function describeConformance(target: ConformanceTarget): void {
           await compareTwins(named, 2000 + k, Math.min(steps, 20), tol, true);
         });
       }
+    });
+
+    describe('storage shared between parameters', () => {
+      it('two parameters on one storage: the first step declines (naming them) and runs composed, later steps fuse, and both paths agree', async (ctx) => {
+        ready(ctx);
+        const named = REFERENCE_OPTIMIZERS[0]!;
+        const source = tf.tensor([0.5, -1, 2]);
+        const make = (fused: boolean) => {
+          const a = tf.variable(source);
+          const b = tf.variable(source); // both share the source's storage
+          return { opt: statefulOptimizer(named.make(), { a, b }, { fused }), vars: [a, b] };
+        };
+        const fused = make(true);
+        const composed = make(false);
+        const g = { a: tf.tensor([1, 2, 3]), b: tf.tensor([-1, 0.5, 0]) };
+        expect(explainFusion(fused.opt.transform, target.backend, { params: fused.opt.params, state: fused.opt.state, grads: g, loss: 1 })).toEqual({
+          fused: false,
+          reason: "parameter 'b' shares its storage with parameter 'a'",
+        });
+        const paths: string[] = [];
+        for (let t = 0; t < 4; t++) {
+          fused.opt.step(g, { loss: 1 + t });
+          composed.opt.step(g, { loss: 1 + t });
+          paths.push(fused.opt.path!);
+        }
+        expect(paths).toEqual(['composed', 'fused', 'fused', 'fused']);
+        for (const n of ['a', 'b']) await expectClose(`param ${n}`, await valuesOf(fused.opt.params[n]!), await valuesOf(composed.opt.params[n]!), tol.rtol, tol.atol);
+        expect(await valuesOf(source)).toEqual([0.5, -1, 2]); // the source is never written
+        for (const x of [fused, composed]) {
+          x.opt.dispose();
+          tf.dispose(x.vars);
+        }
+        tf.dispose([source, ...Object.values(g)]);
+      });
     });
 
     describe('in place, no growth, no readback', () => {
