@@ -143,6 +143,30 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
         const n = graph.leaves[node.leaf]!.shape[0]!;
         return `(t < ${n - 1} ? L${node.leaf}[t + 1] : ${a[0]})`;
       }
+      case 'sqrt': {
+        // Fast: the root of a row value times a column value (factored second moments,
+        // both non-negative) as the product of their roots, each taken once per row or
+        // column before the loop: one multiply per element instead of a square root.
+        const arg = graph.node(node.args[0]);
+        if (!exact && rounding !== round && node.domain === 'elem' && arg.op === 'mul') {
+          const [x, y] = arg.args.map((id) => graph.node(id));
+          const row = x!.domain === 'row' ? x : y!.domain === 'row' ? y : undefined;
+          const col = x!.domain === 'col' ? x : y!.domain === 'col' ? y : undefined;
+          if (row && col) {
+            const info = graph.param(node.param!);
+            for (const [v, n, idx] of [
+              [row, info.rows!, 'i'],
+              [col, info.cols!, 'j'],
+            ] as const) {
+              const name = `R${v.id}`;
+              declareArray(name, n);
+              hoisted.set(name, `for (let ${idx} = 0; ${idx} < ${n}; ${idx}++) ${name}[${idx}] = Math.sqrt(${ref(v.id)});`);
+            }
+            return `(R${row.id}[i] * R${col.id}[j])`;
+          }
+        }
+        break;
+      }
       case 'div': {
         // Unrounded (fast) element values divide by a constant as a multiply by its
         // reciprocal: within a float64 ulp, and several times cheaper than a division.
