@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { explainFusion, flattenState, statefulOptimizer, unflattenState, type GradientTransformation, type StateValue } from '@emosens/core';
 import { adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { registerCpuKernels } from '../src/index.js';
-import { firstMismatch, lossSchedule, randomGradValues, randomValues, seeded, stateSnapshot, values } from './helpers.js';
+import { firstMismatch, lossSchedule, randomGradValues, randomValues, seeded } from '@emosens/conformance';
+import { stateSnapshot, values } from './helpers.js';
 
 let unregister: () => void;
 beforeAll(() => {
