@@ -256,6 +256,31 @@ describe.skipIf(!webgpu.ok)('the WGSL fusion target', () => {
     }
   });
 
+  it('decides a root filter test pow(|g|, c) >= t per step (one cutoff) exactly as the per-element pow does', async () => {
+    // the 81 float32 values around t^3 and around the cutoff of a strict test of g^2
+    const around = (x: number) => {
+      const bits = new Uint32Array(Float32Array.of(x).buffer)[0]!;
+      return Array.from({ length: 81 }, (_, k) => new Float32Array(Uint32Array.of(bits - 40 + k).buffer)[0]!);
+    };
+    const t = 1e-4;
+    for (const [name, fused, composed, inputs] of [
+      ['|g|^(1/3) >= t', (g: ReturnType<typeof fx.const>) => fx.ge(fx.pow(fx.abs(g), 1 / 3), t), (g: tf.Tensor) => tf.cast(tf.greaterEqual(tf.pow(tf.abs(g), 1 / 3), t), 'float32'), around(1e-12)],
+      ['(g^2)^(1/3) > t', (g: ReturnType<typeof fx.const>) => fx.gt(fx.pow(fx.mul(g, g), 1 / 3), t), (g: tf.Tensor) => tf.cast(tf.greater(tf.pow(tf.square(g), 1 / 3), t), 'float32'), around(-1e-6)],
+    ] as const) {
+      const tx = stateless(`test ${name}`, composed, fused);
+      const p = tf.variable(tf.zeros([inputs.length]));
+      const g = tf.tensor(inputs);
+      const r = applyStep(tx, { p }, tx.init({ p }), { p: g });
+      expect(r.path).toBe('fused');
+      expect(lastWebGpuStep()!.programs).toEqual(['scalar', 'elem p', 'elem p tail']); // the cutoff, then the test (80 four-wide, 1 alone)
+      const expected = tf.tidy(() => composed(g));
+      const decided = await p.data();
+      expect(Array.from(decided), name).toEqual(Array.from(await expected.data()));
+      expect(new Set(decided).size, `${name}: both outcomes occur`).toBe(2);
+      tf.dispose([p, g, expected]);
+    }
+  });
+
   it('records one program for the values that are not per element, one per parameter and one for the writes', () => {
     const init = initialParams();
     const programs = (make: Factory) => {
@@ -268,13 +293,15 @@ describe.skipIf(!webgpu.ok)('the WGSL fusion target', () => {
       expect(lastWebGpuStep()!.dispatches).toBe(lastWebGpuStep()!.programs.length);
       return lastWebGpuStep()!.programs;
     };
-    const elems = Object.keys(SHAPES).map((n) => `elem ${n}`);
+    // four elements per invocation; the 3 and 1 left of w [67, 45] and b [45] one by one
+    const elems = ['elem w', 'elem w tail', 'elem b', 'elem b tail', 'elem k', 'elem q', 'elem one', 'elem s'];
     expect(programs(() => emoSens())).toEqual(['scalar', ...elems, 'writes']);
     expect(programs(() => emoSens({ useShadow: true }))).toEqual(['scalar', ...elems, 'writes']);
     expect(programs(() => emoCats())).toEqual(['scalar', ...elems, 'writes']);
     expect(programs(() => adamw())).toEqual(['scalar', ...elems, 'writes']);
-    // EmoAiry: per matrix (w, k, q) its row and column sums, then one program for its rows and columns
-    expect(programs(() => emoAiry()).length).toBe(1 + 3 * 3 + 6 + 1);
+    // EmoAiry: per matrix (w, k, q) its row and column sums, one program for its rows and columns, its
+    // update; b (and its tail), one and s as EmoSens
+    expect(programs(() => emoAiry()).length).toBe(1 + 3 * 4 + 2 + 2 + 1);
     tf.dispose(Object.values(init));
   });
 

@@ -6,6 +6,7 @@ import { scaleByAdam } from '@emosens/moments';
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderWgsl, type LossKind, type WgslPlan } from '../src/index.js';
+import { elementType } from '../src/target/render-wgsl.js';
 import { webgpu } from './webgpu.js';
 
 type Tx = GradientTransformation<StateValue>;
@@ -75,8 +76,10 @@ describe('the WGSL renderer (no device needed)', () => {
       dispose();
       return plan.programs.map((p) => p.label);
     };
-    expect(labels(() => emoSens())).toEqual(['scalar', 'elem w', 'elem b', 'elem k', 'elem s', 'writes']);
-    expect(labels(() => emoSens(), true)).toEqual(['check 0', 'scalar', 'elem w', 'elem b', 'elem k', 'elem s', 'writes']);
+    // four elements per invocation, the rest (w: 15 = 3 * 4 + 3) one by one; b has fewer than 4
+    const elems = ['elem w', 'elem w tail', 'elem b', 'elem k', 'elem s'];
+    expect(labels(() => emoSens())).toEqual(['scalar', ...elems, 'writes']);
+    expect(labels(() => emoSens(), true)).toEqual(['check 0', 'scalar', ...elems, 'writes']);
     // EmoAiry's matrices: row and column sums of g^2, then their rows/columns, then the update
     expect(labels(() => emoAiry())).toEqual([
       'scalar',
@@ -100,12 +103,41 @@ describe('the WGSL renderer (no device needed)', () => {
       'sum k (sweep 0)',
       'sum s (sweep 0)',
       'scalar',
-      'elem w',
-      'elem b',
-      'elem k',
-      'elem s',
+      ...elems,
       'writes',
     ]);
+  });
+
+  it('renders a pass four lanes wide (vec4) where the lanes share a row, and one element per invocation otherwise', () => {
+    const { step, dispose } = trace(() => emoAiry());
+    const plan = renderWgsl(step, { guarded: false, loss: 'number' });
+    const source = (label: string) => plan.programs.find((p) => p.label === label)!.source;
+    // w [5, 3] and k [2, 3, 2]: rows of 3 and 6 columns, so one element per invocation
+    expect(source('elem w')).toMatch(/var<storage, read_write> P: array<f32>;/);
+    expect(source('elem k')).toMatch(/var<storage, read_write> P: array<f32>;/);
+    dispose();
+    // a [3, 8] matrix: two invocations per row, the per-column values four at a time
+    const w = tf.variable(tf.ones([3, 8]));
+    const g = tf.ones([3, 8]);
+    const tx = emoAiry();
+    const state = tx.init({ w });
+    const wide = traceStep(tx, { w }, state, { w: g }, 1);
+    if ('decline' in wide) throw new Error(wide.decline);
+    const elem = renderWgsl(wide.step, { guarded: false, loss: 'number' }).programs.find((p) => p.label === 'elem w')!;
+    expect(elem.source).toMatch(/var<storage, read_write> P: array<vec4<f32>>;/);
+    expect(elem.source).toMatch(/let i = x \* 4u \/ 8u;/);
+    expect(elem.source).toMatch(/vec4<f32>\(bitcast<f32>\(S\[\d+u \+ j\]\), bitcast<f32>\(S\[\d+u \+ j \+ 1u\]\)/);
+    expect(elem.invocations).toBe(6);
+    disposeState(state);
+    tf.dispose([w, g]);
+  });
+
+  it("turns the root filter's pow(|g|, 1/3) >= t into one cutoff per step: no pow per element", () => {
+    const { step, dispose } = trace(() => emoSens());
+    const plan = renderWgsl(step, { guarded: false, loss: 'number' });
+    expect(plan.programs[0]!.source).toMatch(/emosensPowCutoff\(/);
+    for (const p of plan.programs.filter((q) => q.label.startsWith('elem'))) expect(p.source, p.label).not.toMatch(/pow/i);
+    dispose();
   });
 
   it('checks at most 7 gradients per program (8 storage bindings with the scratch buffer)', () => {
@@ -124,7 +156,7 @@ describe('the WGSL renderer (no device needed)', () => {
           expect(p.usesUniforms, p.label).toBe(/\bU\.v\[/.test(p.source));
           expect(p.bindings.length, p.label).toBeLessThanOrEqual(8);
           // every storage binding is declared once, in order
-          p.bindings.forEach((b, k) => expect(p.source).toContain(`@binding(${k + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`));
+          p.bindings.forEach((b, k) => expect(p.source).toContain(`@binding(${k + 1}) var<storage, ${b.access}> ${b.name}: array<${elementType(b)}>;`));
         }
       }
     });

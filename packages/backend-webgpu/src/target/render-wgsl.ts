@@ -1,5 +1,5 @@
 import { argsOf, isElemReduction, scheduleStep, type Domain, type Graph, type Node, type Schedule, type TracedStep } from '@emosens/core';
-import { BINARY, HELPER_DEPENDENCIES, helperSource, SELECT, UNARY, WGSL_HELPERS, type Rendered, type WgslHelper } from './wgsl-ops.js';
+import { atLeast, binary, helperDependencies, helperSource, select, unary, WGSL_HELPERS, type Lanes, type Rendered, type WgslHelper } from './wgsl-ops.js';
 
 /** A storage buffer a program binds: the step's scratch buffer or one of its tensors. */
 export type BufferRef =
@@ -16,6 +16,8 @@ export interface WgslBinding {
   readonly name: string;
   readonly access: 'read' | 'read_write';
   readonly type: 'f32' | 'i32' | 'u32';
+  /** 4: bound as `array<vec4<type>>` over the first `floor(size / 4) * 4` entries. */
+  readonly lanes: Lanes;
   readonly buffer: BufferRef;
 }
 
@@ -119,6 +121,8 @@ interface Scope {
   readonly locals: Set<number>;
   /** Element index `x` (u32) in scope. */
   readonly x?: boolean;
+  /** 4: element values are `vec4<f32>` of the four elements from `4x` on (a pass rendered four lanes wide). */
+  readonly lanes?: Lanes;
   /** Row index, column index, window slot: the WGSL expressions (u32). */
   readonly i?: string;
   readonly j?: string;
@@ -137,6 +141,8 @@ interface DraftOptions {
   readonly writesParam?: boolean;
   /** The gradients a finite check reads (`I<k>`). */
   readonly checks?: readonly number[];
+  /** 4: the parameter's tensors are bound as `vec4` arrays. */
+  readonly lanes?: Lanes;
 }
 
 /** A program before assembly: its body, the helpers it calls, what it writes. */
@@ -188,6 +194,12 @@ class WgslRenderer {
   private readonly drafts: Draft[] = [];
   /** Values some program loads from the scratch buffer (the others need no store). */
   private readonly loaded = new Set<number>();
+  /** Values a program has computed so far (a cutoff's threshold waits for its value). */
+  private readonly available = new Set<number>();
+  /** Per-element tests `pow(base, c) >= t`, by the test's node, with the scratch word of their cutoff. */
+  private readonly cutoffs = new Map<number, PowThreshold & { readonly slot: number }>();
+  /** Tests whose cutoff a program has computed: later programs test `base >= cutoff`. */
+  private readonly cutoffReady = new Set<number>();
 
   constructor(
     private readonly step: TracedStep,
@@ -239,6 +251,11 @@ class WgslRenderer {
       }
       this.signalPlaces[k] = { offset: this.allocate(1) };
     });
+
+    for (const id of used) {
+      const found = graph.node(id).domain === 'elem' ? powThreshold(graph, id) : undefined;
+      if (found) this.cutoffs.set(id, { ...found, slot: this.allocate(1) });
+    }
 
     if (this.options.guarded) this.renderChecks();
 
@@ -389,33 +406,47 @@ class WgslRenderer {
         const info = this.graph.leaves[node.leaf]!;
         if (node.domain === 'elem') {
           if (!scope.x) throw new Error('renderWgsl: a per-element state read outside an element pass');
-          return info.dtype === 'bool' ? `f32(L${node.leaf}[x])` : `L${node.leaf}[x]`;
+          return info.dtype === 'bool' ? `${scope.lanes === 4 ? 'vec4<f32>' : 'f32'}(L${node.leaf}[x])` : `L${node.leaf}[x]`;
         }
-        const at = address(this.leafIn.get(node.leaf)!, this.index(node.domain, scope, `state '${info.path}'`));
-        return info.dtype === 'bool' ? loadBool(at) : loadF32(at);
+        const load = (at: string) => (info.dtype === 'bool' ? loadBool(at) : loadF32(at));
+        if (scope.lanes === 4 && node.domain === 'col') return lanesOf(this.leafIn.get(node.leaf)!, scope, load);
+        return load(address(this.leafIn.get(node.leaf)!, this.index(node.domain, scope, `state '${info.path}'`)));
       }
     }
     if (scope.locals.has(id)) return `v${id}`;
     const slot = this.nodeSlot.get(id);
     if (slot === undefined) throw new Error(`renderWgsl: value ${id} (${node.op}, ${node.domain}) is not available here`);
     this.loaded.add(id);
+    if (scope.lanes === 4 && node.domain === 'col') return lanesOf(slot, scope, loadF32);
     return loadF32(address(slot, this.index(node.domain, scope, `value ${id} (${node.op})`)));
   }
 
   /** The expression computing a node that is not a reduction, from its arguments. */
   private expr(node: Node, scope: Scope, helpers: Set<WgslHelper>): string {
-    const a = argsOf(node).map((arg, k) => this.ref(arg, scope, `${node.id}.${k}`));
-    let r: Rendered;
-    if (node.op === 'select') r = SELECT(a[0]!, a[1]!, a[2]!);
+    // Four lanes: every argument of a per-element value as a vec4 (values that are not per
+    // element, or per row, are the same in all four lanes).
+    const lanes: Lanes = node.domain === 'elem' && scope.lanes === 4 ? 4 : 1;
+    const arg = (id: number, use: string) => {
+      const code = this.ref(id, scope, use);
+      const d = this.graph.node(id).domain;
+      return lanes === 4 && d !== 'elem' && d !== 'col' ? `vec4<f32>(${code})` : code;
+    };
+    const cut = this.cutoffReady.has(node.id) ? this.cutoffs.get(node.id) : undefined;
+    if (cut) {
+      const bound = loadF32(address(cut.slot, undefined));
+      return atLeast(arg(cut.base, `${node.id}.base`), lanes === 4 ? `vec4<f32>(${bound})` : bound, lanes).code;
+    }
+    const a = argsOf(node).map((id, k) => arg(id, `${node.id}.${k}`));
+    let r: Rendered | undefined;
+    if (node.op === 'select') r = select(a[0]!, a[1]!, a[2]!, lanes);
     else if (node.op === 'shiftIn') {
       const info = this.graph.leaves[node.leaf]!;
       const n = info.shape[0]!;
       const t = this.index('window', scope, 'shiftIn')!;
       const at = address(this.leafIn.get(node.leaf)!, `min(${t} + 1u, ${n - 1}u)`);
       r = { code: `select(${a[0]}, ${info.dtype === 'bool' ? loadBool(at) : loadF32(at)}, ${t} < ${n - 1}u)`, helpers: [] };
-    } else if (node.op in UNARY) r = UNARY[node.op]!(a[0]!);
-    else if (node.op in BINARY) r = BINARY[node.op]!(a[0]!, a[1]!);
-    else throw new Error(`renderWgsl: no rendering for op '${node.op}' here`);
+    } else r = a.length === 1 ? unary(node.op, a[0]!, lanes) : a.length === 2 ? binary(node.op, a[0]!, a[1]!, lanes) : undefined;
+    if (r === undefined) throw new Error(`renderWgsl: no rendering for op '${node.op}' here`);
     for (const h of r.helpers) helpers.add(h);
     return r.code;
   }
@@ -432,6 +463,7 @@ class WgslRenderer {
   private emitStore(id: number, scope: Scope, lines: string[], indent: string): void {
     const node = this.graph.node(id);
     if (node.domain === 'elem') return;
+    this.available.add(id);
     lines.push(`${indent}${STORE_MARK}${id}:${storeF32(address(this.nodeSlot.get(id)!, this.index(node.domain, scope, `value ${id}`)), `v${id}`)}`);
   }
 
@@ -462,12 +494,15 @@ class WgslRenderer {
 
   /** Values computed once, in one invocation: appended to the previous program when that is one too. */
   private renderSingle(ids: readonly number[]): void {
-    if (ids.length === 0) return;
+    const { graph } = this;
+    // Cutoffs whose threshold is known by the end of this program.
+    const known = (id: number) => INPUT_OPS.has(graph.node(id).op) || this.available.has(id) || ids.includes(id);
+    const cutoffs = [...this.cutoffs].filter(([id, c]) => !this.cutoffReady.has(id) && known(c.threshold));
+    if (ids.length === 0 && cutoffs.length === 0) return;
     const last = this.drafts[this.drafts.length - 1];
     const d = last?.kind === 'single' ? last : this.draft({ kind: 'single', label: 'scalar', workgroupSize: 1, invocations: 1 });
     // Values of an earlier part of a merged program stay in scope (one function body).
     const scope: Scope = { locals: d.locals };
-    const { graph } = this;
     for (let n = 0; n < ids.length; n++) {
       const id = ids[n]!;
       const node = graph.node(id);
@@ -501,9 +536,15 @@ class WgslRenderer {
       }
       this.emitValue(id, scope, d.lines, '  ', d.helpers);
     }
+    for (const [id, c] of cutoffs) {
+      const t = this.ref(c.threshold, scope, `${id}.threshold`);
+      const exponent = this.ref(c.exponent, scope, `${id}.exponent`);
+      d.lines.push(`  ${storeF32(address(c.slot, undefined), `emosensPowCutoff(${t}, ${exponent}, ${c.strict})`)}`);
+      d.helpers.add('emosensPowCutoff');
+      this.cutoffReady.add(id);
+    }
   }
 
-  /** A parameter's row and column values of one sweep: one invocation per row and per column. */
   /** What an element pass of parameter `name` writes or reduces: the roots of its values. */
   private passRoots(name: string, final: boolean): number[] {
     const { graph, step } = this;
@@ -519,6 +560,7 @@ class WgslRenderer {
     return roots;
   }
 
+  /** A parameter's row and column values (of one or more sweeps): one invocation per row and per column. */
   private renderRowsCols(name: string, rows: readonly number[], cols: readonly number[], sweeps: string): void {
     if (rows.length === 0 && cols.length === 0) return;
     const info = this.graph.param(name);
@@ -547,7 +589,8 @@ class WgslRenderer {
       const node = this.graph.node(id);
       if (out.has(id) || node.domain !== 'elem' || INPUT_OPS.has(node.op)) continue;
       out.add(id);
-      stack.push(...argsOf(node));
+      const cut = this.cutoffReady.has(id) ? this.cutoffs.get(id) : undefined;
+      stack.push(...(cut ? [cut.base] : argsOf(node)));
     }
     return [...out].sort((a, b) => a - b);
   }
@@ -567,7 +610,10 @@ class WgslRenderer {
       const count = op === 'sum' ? 1 : op === 'rowSum' ? info.rows! : info.cols!;
       if (count === 0) return;
       const d = this.draft({ kind: 'parallel', label, workgroupSize: WORKGROUP_SIZE, invocations: count });
-      for (const r of reductions) d.lines.push(`  if (gid < ${count}u) { ${storeF32(address(this.nodeSlot.get(r)!, 'gid'), '0.0')} }`);
+      for (const r of reductions) {
+        d.lines.push(`  if (gid < ${count}u) { ${storeF32(address(this.nodeSlot.get(r)!, 'gid'), '0.0')} }`);
+        this.available.add(r);
+      }
       return;
     }
     if (op === 'sum') {
@@ -583,7 +629,8 @@ class WgslRenderer {
         d.lines.push(`  partial[lid] = acc${q};`, '  workgroupBarrier();');
         d.lines.push(`  for (var half = ${SUM_WORKGROUP_SIZE / 2}u; half > 0u; half = half / 2u) {`);
         d.lines.push('    if (lid < half) { partial[lid] = partial[lid] + partial[lid + half]; }', '    workgroupBarrier();', '  }');
-        d.lines.push(`  if (lid == 0u) { ${storeF32(String(this.nodeSlot.get(r)!), 'partial[0]')} }`, '  workgroupBarrier();');
+        d.lines.push(`  if (lid == 0u) { ${storeF32(address(this.nodeSlot.get(r)!, undefined), 'partial[0]')} }`, '  workgroupBarrier();');
+        this.available.add(r);
       });
       return;
     }
@@ -597,7 +644,10 @@ class WgslRenderer {
     this.emitElements(args, scope, d.lines, '    ', d.helpers);
     args.forEach((a, q) => d.lines.push(`    acc${q} = acc${q} + ${this.ref(a, scope, `${reductions[q]}.0`)};`));
     d.lines.push('  }');
-    reductions.forEach((r, q) => d.lines.push(`  ${storeF32(address(this.nodeSlot.get(r)!, outer), `acc${q}`)}`));
+    reductions.forEach((r, q) => {
+      d.lines.push(`  ${storeF32(address(this.nodeSlot.get(r)!, outer), `acc${q}`)}`);
+      this.available.add(r);
+    });
   }
 
   /** A parameter's last pass: writes its per-element state and the parameter, in place. */
@@ -607,22 +657,40 @@ class WgslRenderer {
     const info = graph.param(p.name);
     if (info.size === 0) return; // nothing to write
     const writes = [...step.writes].filter(([leaf]) => graph.leaves[leaf]!.domain === 'elem' && graph.leaves[leaf]!.param === p.name).sort((a, b) => a[0] - b[0]);
-    const d = this.draft({ kind: 'parallel', label: `elem ${p.name}`, workgroupSize: WORKGROUP_SIZE, invocations: info.size, param: k, writesParam: true });
-    d.lines.push('  let x = gid;', `  if (x >= ${info.size}u || S[${OK_WORD}u] == 0u) { return; }`);
-    if (nested && info.rows !== undefined) d.lines.push(`  let i = x / ${info.cols}u;`, `  let j = x - i * ${info.cols}u;`);
-    const scope: Scope = { locals: new Set(), x: true, ...(nested && info.rows !== undefined ? { i: 'i', j: 'j' } : {}) };
-    this.emitElements([p.update.id, ...writes.map(([, v]) => v.id)], scope, d.lines, '  ', d.helpers);
-    // Every new value first, then the stores: a store never changes what another one reads.
-    writes.forEach(([leaf, value]) => {
-      d.writes.add(leaf);
-      d.lines.push(`  let w${leaf} = ${this.ref(value.id, scope, `write ${leaf}`)};`);
-    });
-    d.lines.push(`  let next = P[x] + ${this.ref(p.update.id, scope, `update ${k}`)};`);
-    for (const [leaf] of writes) {
-      d.lines.push(graph.leaves[leaf]!.dtype === 'bool' ? `  L${leaf}[x] = select(0, 1, w${leaf} != 0.0);` : `  L${leaf}[x] = w${leaf};`);
-    }
-    d.lines.push('  P[x] = next;');
+    const ij = nested && info.rows !== undefined;
+    // Four elements per invocation where the lanes share a row (vec4 loads and math; on
+    // SwiftShader about 3x faster than one element per invocation), the rest one by one.
+    const wide = info.size >= 4 && (!ij || info.cols! % 4 === 0) ? Math.floor(info.size / 4) : 0;
+    const tail = info.size - 4 * wide;
+    const emit = (lanes: Lanes, count: number, start: number) => {
+      const label = lanes === 4 || wide === 0 ? `elem ${p.name}` : `elem ${p.name} tail`;
+      const d = this.draft({ kind: 'parallel', label, workgroupSize: WORKGROUP_SIZE, invocations: count, param: k, writesParam: true, lanes });
+      d.lines.push(`  let x = gid${start ? ` + ${start}u` : ''};`, `  if (x >= ${start + count}u || S[${OK_WORD}u] == 0u) { return; }`);
+      const first = lanes === 4 ? 'x * 4u' : 'x';
+      if (ij) d.lines.push(`  let i = ${first} / ${info.cols}u;`, `  let j = ${first} - i * ${info.cols}u;`);
+      const scope: Scope = { locals: new Set(), x: true, lanes, ...(ij ? { i: 'i', j: 'j' } : {}) };
+      const wideValue = (id: number, code: string) => {
+        const domain = graph.node(id).domain;
+        return lanes === 4 && domain !== 'elem' && domain !== 'col' ? `vec4<f32>(${code})` : code;
+      };
+      this.emitElements([p.update.id, ...writes.map(([, v]) => v.id)], scope, d.lines, '  ', d.helpers);
+      // Every new value first, then the stores: a store never changes what another one reads.
+      writes.forEach(([leaf, value]) => {
+        d.writes.add(leaf);
+        d.lines.push(`  let w${leaf} = ${wideValue(value.id, this.ref(value.id, scope, `write ${leaf}`))};`);
+      });
+      d.lines.push(`  let next = P[x] + ${wideValue(p.update.id, this.ref(p.update.id, scope, `update ${k}`))};`);
+      for (const [leaf] of writes) {
+        const bool = graph.leaves[leaf]!.dtype === 'bool';
+        const store = lanes === 4 ? `select(vec4<i32>(0), vec4<i32>(1), w${leaf} != vec4<f32>(0.0))` : `select(0, 1, w${leaf} != 0.0)`;
+        d.lines.push(`  L${leaf}[x] = ${bool ? store : `w${leaf}`};`);
+      }
+      d.lines.push('  P[x] = next;');
+    };
+    if (wide > 0) emit(4, wide, 0);
+    if (tail > 0) emit(1, tail, 4 * wide);
   }
+
 
   /** New values of the state that is not per element, and of the signals that are not state, into the scratch buffer. */
   private renderWrites(): void {
@@ -673,7 +741,7 @@ class WgslRenderer {
     const helpers = new Set<WgslHelper>();
     const add = (h: WgslHelper) => {
       if (helpers.has(h)) return;
-      HELPER_DEPENDENCIES[h].forEach(add);
+      helperDependencies(h).forEach(add);
       helpers.add(h);
     };
     d.helpers.forEach(add);
@@ -683,17 +751,18 @@ class WgslRenderer {
     const code = `${helperText}\n${body}`;
 
     const bindings: WgslBinding[] = [];
-    if (/\bS\[/.test(code)) bindings.push({ name: 'S', access: 'read_write', type: 'u32', buffer: { kind: 'scratch' } });
+    const lanes = d.lanes ?? 1;
+    if (/\bS\[/.test(code)) bindings.push({ name: 'S', access: 'read_write', type: 'u32', lanes: 1, buffer: { kind: 'scratch' } });
     if (d.param !== undefined) {
-      if (/\bP\[/.test(code)) bindings.push({ name: 'P', access: d.writesParam ? 'read_write' : 'read', type: 'f32', buffer: { kind: 'param', index: d.param } });
-      if (/\bG\[/.test(code)) bindings.push({ name: 'G', access: 'read', type: 'f32', buffer: { kind: 'grad', index: d.param } });
+      if (/\bP\[/.test(code)) bindings.push({ name: 'P', access: d.writesParam ? 'read_write' : 'read', type: 'f32', lanes, buffer: { kind: 'param', index: d.param } });
+      if (/\bG\[/.test(code)) bindings.push({ name: 'G', access: 'read', type: 'f32', lanes, buffer: { kind: 'grad', index: d.param } });
       const leaves = [...new Set([...code.matchAll(/\bL(\d+)\[/g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
       for (const leaf of leaves) {
         const bool = this.graph.leaves[leaf]!.dtype === 'bool';
-        bindings.push({ name: `L${leaf}`, access: d.writes.has(leaf) ? 'read_write' : 'read', type: bool ? 'i32' : 'f32', buffer: { kind: 'leaf', leaf } });
+        bindings.push({ name: `L${leaf}`, access: d.writes.has(leaf) ? 'read_write' : 'read', type: bool ? 'i32' : 'f32', lanes, buffer: { kind: 'leaf', leaf } });
       }
     }
-    d.checks?.forEach((k, q) => bindings.push({ name: `I${q}`, access: 'read', type: 'u32', buffer: { kind: 'grad', index: k } }));
+    d.checks?.forEach((k, q) => bindings.push({ name: `I${q}`, access: 'read', type: 'u32', lanes: 1, buffer: { kind: 'grad', index: k } }));
 
     // Names by order of appearance, not by node or leaf index: equal programs of different
     // graphs (e.g. one more constant somewhere) get equal sources.
@@ -704,7 +773,7 @@ class WgslRenderer {
     if (usesUniforms) {
       decls.push(`struct Uniforms { v: array<vec4<f32>, ${Math.max(...uniformsUsed) + 1}> };`, '@group(0) @binding(0) var<uniform> U: Uniforms;');
     }
-    renamed.bindings.forEach((b, k) => decls.push(`@group(0) @binding(${k + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`));
+    renamed.bindings.forEach((b, k) => decls.push(`@group(0) @binding(${k + 1}) var<storage, ${b.access}> ${b.name}: array<${elementType(b)}>;`));
     if (d.kind === 'sum') decls.push(`var<workgroup> partial: array<f32, ${SUM_WORKGROUP_SIZE}>;`);
     if (d.checks) {
       decls.push(
@@ -733,6 +802,36 @@ class WgslRenderer {
   }
 }
 
+/** A per-element test `pow(base, exponent) >= threshold` (`>` when strict). */
+interface PowThreshold {
+  readonly base: number;
+  /** A `const` node with a positive value. */
+  readonly exponent: number;
+  /** A step or parameter value. */
+  readonly threshold: number;
+  readonly strict: boolean;
+}
+
+/**
+ * Whether node `id` is a test `pow(base, c) >= t` (or `>`) with a base that is never
+ * negative, a positive constant `c` and a threshold that is not per element: such a test
+ * becomes `base >= cutoff` with the cutoff found once per step (see `emosensPowCutoff`).
+ */
+function powThreshold(graph: Graph, id: number): PowThreshold | undefined {
+  const node = graph.node(id);
+  if (node.op !== 'ge' && node.op !== 'gt') return undefined;
+  const [powId, threshold] = node.args;
+  const power = graph.node(powId);
+  const t = graph.node(threshold);
+  if (power.op !== 'pow' || (t.domain !== 'step' && t.domain !== 'param')) return undefined;
+  const [base, exponentId] = power.args;
+  const exponent = graph.node(exponentId);
+  if (exponent.op !== 'const' || !(exponent.value > 0)) return undefined;
+  const b = graph.node(base);
+  const nonNegative = b.op === 'abs' || b.op === 'sqrt' || (b.op === 'mul' && b.args[0] === b.args[1]);
+  return nonNegative ? { base, exponent: exponentId, threshold, strict: node.op === 'gt' } : undefined;
+}
+
 /** Renames values (`v`), accumulators (`a`), new values (`w`) and state bindings (`L`) 0, 1, ... by first appearance. */
 function canonicalNames(body: string, bindings: readonly WgslBinding[]): { body: string; bindings: WgslBinding[] } {
   const maps = new Map<string, Map<string, number>>();
@@ -745,6 +844,18 @@ function canonicalNames(body: string, bindings: readonly WgslBinding[]): { body:
   };
   const out = bindings.map((b) => (/^L\d+$/.test(b.name) ? { ...b, name: rename('L', b.name.slice(1)) } : b));
   return { body: body.replace(/\b([vawL])(\d+)\b/g, (_, prefix: string, n: string) => rename(prefix, n)), bindings: out };
+}
+
+/** The element type of a binding's array. */
+export function elementType(b: Pick<WgslBinding, 'type' | 'lanes'>): string {
+  return b.lanes === 4 ? `vec4<${b.type}>` : b.type;
+}
+
+/** Four consecutive per-column values from the column of lane 0 on (`j`; a row of a multiple of 4 columns holds all four lanes). */
+function lanesOf(offset: number, scope: Scope, load: (at: string) => string): string {
+  const j = scope.j;
+  if (j === undefined) throw new Error('renderWgsl: a per-column value needs the column index, which is not in scope');
+  return `vec4<f32>(${[0, 1, 2, 3].map((q) => load(`${offset}u + ${j}${q ? ` + ${q}u` : ''}`)).join(', ')})`;
 }
 
 function indexScope(idx: 'i' | 'j' | 't'): Pick<Scope, 'i' | 'j' | 't'> {

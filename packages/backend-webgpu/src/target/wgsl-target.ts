@@ -1,8 +1,8 @@
 import { EmosensError, isTensor, type FusionRunOptions, type FusionRunResult, type FusionTarget, type Signals, type TracedStep } from '@emosens/core';
-import { backend, engine, type Scalar, type Tensor, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend, engine, type Scalar, type Tensor } from '@tensorflow/tfjs-core';
 import { recordDecline, recordStep } from '../diagnostics.js';
 import { bufferOf, clearCpuCopy, exclusiveStorage, findInternals, type WebGpuInternals } from '../internal/backend-internals.js';
-import { OK_WORD, packUniforms, renderWgsl, type BufferRef, type LossKind, type WgslPlan } from './render-wgsl.js';
+import { OK_WORD, packUniforms, renderWgsl, type LossKind, type WgslBinding, type WgslPlan } from './render-wgsl.js';
 import { StepRecorder, type BoundBuffer } from './step-recorder.js';
 
 const plans = new Map<string, WgslPlan>();
@@ -154,20 +154,15 @@ function runWgslStep(internals: WebGpuInternals, step: TracedStep, options: Fusi
   const { device, queue } = internals;
   const scratchBytes = plan.scratchWords * 4;
   const scratch = scratchBuffer(device, scratchBytes);
-  const bytes = (t: Tensor | TensorInfo) => Math.max(4, t.shape.reduce((a, b) => a * b, 1) * 4);
-  const bound = (ref: BufferRef): BoundBuffer => {
-    switch (ref.kind) {
-      case 'scratch':
-        return { buffer: scratch, size: scratchBytes };
-      case 'param':
-        return { buffer: bufferOf(internals, step.params[ref.index]!.variable), size: bytes(step.params[ref.index]!.variable) };
-      case 'grad':
-        return { buffer: bufferOf(internals, step.params[ref.index]!.grad), size: bytes(step.params[ref.index]!.grad) };
-      case 'leaf':
-        return { buffer: bufferOf(internals, leafTensor(ref.leaf)), size: bytes(leafTensor(ref.leaf)) };
-    }
+  // A binding covers the tensor's entries (arrayLength is exact), or its whole vec4s.
+  const bound = (binding: WgslBinding): BoundBuffer => {
+    const ref = binding.buffer;
+    if (ref.kind === 'scratch') return { buffer: scratch, size: scratchBytes };
+    const t = ref.kind === 'leaf' ? leafTensor(ref.leaf) : ref.kind === 'param' ? step.params[ref.index]!.variable : step.params[ref.index]!.grad;
+    const size = binding.lanes === 4 ? Math.floor(t.size / 4) * 16 : t.size * 4;
+    return { buffer: bufferOf(internals, t), size };
   };
-  const programBuffers = plan.programs.map((p) => p.bindings.map((b) => bound(b.buffer)));
+  const programBuffers = plan.programs.map((p) => p.bindings.map(bound));
   const lossBuffer = isTensor(step.loss) ? bufferOf(internals, step.loss) : undefined;
   const leafBuffers = new Map([...plan.copyIn, ...plan.copyOut].map((c) => [c.leaf, bufferOf(internals, leafTensor(c.leaf))]));
 
