@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerCpuKernels, registerWasmKernels } from '@emosens/backend-cpu';
+import type { TimingOptions } from './timing.js';
+import { measureWebGpuFloor } from './webgpu-floor.js';
 
 /** Whether a backend can run here, and if not, why. */
 export type Availability = { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly reason: string };
@@ -16,6 +18,19 @@ export interface BenchBackend {
   registerKernels(): () => void;
   /** Waits until the work queued for `t` is done (GPU backends); nothing to wait for on cpu. */
   sync(t: tf.Tensor): Promise<void>;
+  /**
+   * The memory floor on this backend's own memory (a pass on the device), when it keeps its
+   * tensors off the host; otherwise the floor is a JavaScript pass over host memory.
+   */
+  readonly floor?: DeviceFloor;
+}
+
+/** A memory floor measured on a backend's device: reads 4 and writes 3 float32 arrays of the size. */
+export interface DeviceFloor {
+  /** How it is measured, for the report. */
+  readonly what: string;
+  /** Median ms of one pass over `n` entries. */
+  measure(n: number, timing: TimingOptions): Promise<number>;
 }
 
 /** The tfjs cpu backend with `@emosens/backend-cpu`'s fused kernels. */
@@ -51,14 +66,17 @@ export const wasmBackend: BenchBackend = {
 interface WebGpuModule {
   setupNodeWebGpu(options?: { setBackend?: boolean }): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }>;
   registerWebGpuKernels(): () => void;
+  waitForWebGpu(): Promise<void>;
 }
 
 let webgpuModule: WebGpuModule | undefined;
 
 /**
- * tfjs-backend-webgpu with `@emosens/backend-webgpu`'s fused kernels (in Node through the
- * npm package `webgpu`; see that package's README for the driver set-up). Skipped with
- * the reason when the package cannot be loaded or no adapter is found.
+ * tfjs-backend-webgpu with `@emosens/backend-webgpu`'s WGSL fusion target (in Node through
+ * the npm package `webgpu`; see that package's README for the driver set-up). Skipped with
+ * the reason when the package cannot be loaded or no adapter is found. Every case (and the
+ * floor, a WGSL pass) is timed until the device has finished its work, with nothing read
+ * back.
  */
 export const webgpuBackend: BenchBackend = {
   name: 'webgpu',
@@ -77,10 +95,13 @@ export const webgpuBackend: BenchBackend = {
     if (!webgpuModule) throw new Error('webgpu: activate() first');
     return webgpuModule.registerWebGpuKernels();
   },
-  async sync(t) {
-    const one = tf.tidy(() => tf.slice(tf.reshape(t, [-1]), [0], [1]));
-    await one.data();
-    one.dispose();
+  async sync() {
+    if (!webgpuModule) throw new Error('webgpu: activate() first');
+    await webgpuModule.waitForWebGpu();
+  },
+  floor: {
+    what: 'a WGSL pass on the device, four entries (a vec4) per invocation',
+    measure: measureWebGpuFloor,
   },
 };
 

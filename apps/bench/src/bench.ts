@@ -40,7 +40,12 @@ export interface BenchResult {
   readonly skipped: Skipped[];
   /** What each measured backend ran on. */
   readonly details: Record<string, string>;
+  /** How each measured backend's floor was measured (default {@link HOST_FLOOR}). */
+  readonly floors?: Record<string, string>;
 }
+
+/** How the default floor is measured. */
+export const HOST_FLOOR = 'a JavaScript pass over host memory';
 
 export const EMO_OPTIMIZERS: Readonly<Record<string, () => GradientTransformation<StateValue>>> = {
   emoSens: () => emoSens(),
@@ -150,6 +155,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const records: BenchRecord[] = [];
   const skipped: Skipped[] = [];
   const details: Record<string, string> = {};
+  const floors: Record<string, string> = {};
   for (const backend of options.backends) {
     const available = await backend.activate();
     if (!available.ok) {
@@ -158,11 +164,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       continue;
     }
     details[backend.name] = available.detail;
+    floors[backend.name] = backend.floor?.what ?? HOST_FLOOR;
     log(`${backend.name}: ${available.detail}`);
     for (const n of options.sizes) {
       const timing = timingFor(n, options.quick);
-      const floorMs = await measureFloor(n, { ...timing, warmup: 3, maxSteps: Math.max(timing.maxSteps, 10) });
-      log(`${backend.name} ${label(n)}: floor (stream 7 float32 arrays) ${floorMs.toFixed(2)} ms`);
+      const floorTiming = { ...timing, warmup: 3, maxSteps: Math.max(timing.maxSteps, 10) };
+      const floorMs = backend.floor ? await backend.floor.measure(n, floorTiming) : await measureFloor(n, floorTiming);
+      log(`${backend.name} ${label(n)}: floor (stream 7 float32 arrays, ${floors[backend.name]}) ${floorMs.toFixed(2)} ms`);
       const cases: [string, BenchRecord['path']][] = [
         ...Object.keys(EMO_OPTIMIZERS).flatMap((o) => [[o, 'fused'], [o, 'composed']] as [string, BenchRecord['path']][]),
         ['tf.train.adam', 'tfjs'],
@@ -175,7 +183,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
     }
   }
-  return { records, skipped, details };
+  return { records, skipped, details, floors };
 }
 
 export { label as sizeLabel };

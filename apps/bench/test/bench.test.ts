@@ -2,9 +2,10 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../src/args.js';
-import { cpuBackend, type BenchBackend } from '../src/backends.js';
+import { cpuBackend, webgpuBackend, type BenchBackend } from '../src/backends.js';
 import { paramShapes, runBench, type BenchRecord } from '../src/bench.js';
 import { streamSevenArrays } from '../src/floor.js';
+import { FLOOR_WGSL } from '../src/webgpu-floor.js';
 import { computeRatios, formatReport } from '../src/report.js';
 import { median, timeSteps } from '../src/timing.js';
 
@@ -104,5 +105,24 @@ describe('ratios', () => {
     ];
     expect(computeRatios(records)).toEqual([{ backend: 'cpu', params: 1_000_000, speedupVsTfAdam: 40, fusedOverFloor: 2 }]);
     expect(formatReport({ records, skipped: [], details: {} })).toContain('cpu 1M: 40.0x faster than tf.train.adam, 2.00x the memory floor');
+  });
+});
+
+describe('the webgpu floor', () => {
+  it('is a WGSL pass that reads 4 and writes 3 float32 arrays', () => {
+    expect(FLOOR_WGSL.match(/var<storage, read_write> \w: array<vec4<f32>>/g)).toHaveLength(3);
+    expect(FLOOR_WGSL.match(/var<storage, read> \w: array<vec4<f32>>/g)).toHaveLength(1);
+    expect(FLOOR_WGSL).toMatch(/p\[i\] = p\[i\] \+ gi;[\s\S]*m\[i\] = m\[i\] \+ gi;[\s\S]*v\[i\] = v\[i\] - gi;/);
+  });
+
+  it('runs on the webgpu device, in the same run as the rest (skipped with the reason without an adapter)', async (ctx) => {
+    const available = await webgpuBackend.activate();
+    if (!available.ok) ctx.skip(available.reason);
+    try {
+      const ms = await webgpuBackend.floor!.measure(100_000, { warmup: 1, budgetMs: 0, minSteps: 2, maxSteps: 2 });
+      expect(Number.isFinite(ms) && ms > 0).toBe(true);
+    } finally {
+      await tf.setBackend('cpu');
+    }
   });
 });
