@@ -61,6 +61,8 @@ async function setUp(options: SetupNodeWebGpuOptions): Promise<WebGpuSetup> {
     const icdFile = options.icdFile ?? CHROMIUM_SWIFTSHADER_ICD;
     const fs = await import('node:fs');
     if (!process.env.VK_ICD_FILENAMES && fs.existsSync(icdFile)) process.env.VK_ICD_FILENAMES = icdFile;
+    // SwiftShader prints an error on stderr when XDG_RUNTIME_DIR is unset (as in CI containers).
+    if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = (await import('node:os')).tmpdir();
     let dawn: DawnModule;
     try {
       // A variable specifier keeps bundlers and TypeScript from requiring the optional peer.

@@ -454,7 +454,8 @@ describe.skipIf(!webgpu.ok)('the WGSL fusion target', () => {
   });
 
   it('handles a parameter larger than one dispatch row (2-D dispatch)', async () => {
-    const size = 64 * 65535 + 100;
+    // more than 65535 workgroups of 64 invocations, four entries each, and a tail
+    const size = 4 * 64 * 65535 + 102;
     const p = tf.variable(tf.fill([size], 0.5));
     const g = tf.fill([size], 0.25);
     const opt = statefulOptimizer(adamw({ lr: 0.1, weightDecay: 0 }), { p });
@@ -464,7 +465,8 @@ describe.skipIf(!webgpu.ok)('the WGSL fusion target', () => {
     // Adam's first step moves every entry by lr * sign(g): 0.5 - 0.1
     expect(Math.abs(out[0]! - 0.4)).toBeLessThan(1e-6);
     expect(Math.abs(out[size - 1]! - 0.4)).toBeLessThan(1e-6);
-    expect(Math.abs(out[64 * 65535 + 7]! - 0.4)).toBeLessThan(1e-6);
+    expect(Math.abs(out[4 * 64 * 65535 + 7]! - 0.4)).toBeLessThan(1e-6);
+    expect(lastWebGpuStep()!.programs).toEqual(['scalar', 'elem p', 'elem p tail', 'writes']);
     tf.dispose([p, g]);
     opt.dispose();
   });
