@@ -159,22 +159,23 @@ interface Draft extends DraftOptions {
 const words = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /**
- * Renders a traced step as WGSL programs, one schedule (see `scheduleStep`) at a time:
+ * Renders a traced step as WGSL programs, following its schedule (see `scheduleStep`):
  *
  * - one single-invocation program computes every value that is not per element, per row
  *   or per column and needs no pass over elements (the emotion, a step count, a schedule's
- *   factor, ...), as soon as its inputs are known; each later sweep's such values join
- *   the next single-invocation program (merged when nothing runs in between);
- * - per parameter and sweep: one program over its rows and columns (one invocation per
- *   row / column), one per kind of reduction over its elements (`sum`: one workgroup of
- *   256 striding over the elements, then a tree in workgroup memory; `rowSum`: one
- *   invocation per row; `colSum`: one per column), and on its last pass one elementwise
- *   program that writes the parameter and its per-element state in place;
+ *   factor, a root-filter cutoff, ...), as soon as its inputs are known; each later sweep's
+ *   such values join the next single-invocation program (merged when nothing runs between);
+ * - per parameter: one program over its rows and columns (one invocation per row / column)
+ *   when a pass or a sum first needs them; per sweep, one program per kind of reduction over
+ *   its elements (`sum`: one workgroup of 256 striding over the elements, then a tree in
+ *   workgroup memory; `rowSum`: one invocation per row; `colSum`: one per column); and on its
+ *   last pass one elementwise program, four elements per invocation where it can (and one
+ *   for the tail), that writes the parameter and its per-element state in place;
  * - last, one program writes the new values of the state that is not per element, and of
  *   the signals, into the scratch buffer, from where the host copies them into the tensors.
  *
- * The op tables of wgsl-ops.ts are the whole of the math; this knows no block. Every
- * writing program returns at once when the guard flag is clear (see `OK_WORD`).
+ * The op table of wgsl-ops.ts is the whole of the math; this knows no block. Every writing
+ * program returns at once when the guard flag is clear (see `OK_WORD`).
  */
 export function renderWgsl(step: TracedStep, options: RenderWgslOptions, schedule: Schedule = scheduleStep(step)): WgslPlan {
   return new WgslRenderer(step, options, schedule).render();
