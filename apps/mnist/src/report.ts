@@ -8,7 +8,7 @@ export interface JobRecord {
   seed: number;
   backend: string;
   backendDetail: string;
-  /** The package whose fused kernels were registered on the backend; null when none were. */
+  /** The fused kernels registered on the backend (function and package); null when none were. */
   fusedKernels: string | null;
   batchSize: number;
   lr: number;

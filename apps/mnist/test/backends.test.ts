@@ -131,7 +131,7 @@ describe('setupBackend', () => {
         initialWeights: createInitialWeights(SEED),
       });
     try {
-      expect(setup).toMatchObject({ name: 'cpu', fusedKernels: '@emosens/backend-cpu', syncReads: true });
+      expect(setup).toMatchObject({ name: 'cpu', fusedKernels: 'registerCpuKernels (@emosens/backend-cpu)', syncReads: true });
       expect((await run()).path).toBe('fused');
     } finally {
       setup.release();

@@ -34,7 +34,7 @@ describe('runJob', () => {
       steps: 30,
       seed: DEFAULTS.seed,
       backend: 'cpu',
-      fusedKernels: '@emosens/backend-cpu',
+      fusedKernels: 'registerCpuKernels (@emosens/backend-cpu)',
       batchSize: 64,
       lr: 1e-3,
     });

@@ -28,7 +28,7 @@ const results: JobResults = {
     seed: 1,
     backend: 'cpu',
     backendDetail: 'JavaScript cpu backend',
-    fusedKernels: '@emosens/backend-cpu',
+    fusedKernels: 'registerCpuKernels (@emosens/backend-cpu)',
     batchSize: 64,
     lr: 0.001,
     model: '784-128-10 MLP',
@@ -84,7 +84,7 @@ describe('renderReportHtml', () => {
     expect(html).toContain('<th>backend</th><th>path</th>');
     expect(html).toMatch(/<td>EmoSens<\/td><td>cpu<\/td><td>fused<\/td>/);
     expect(html).toMatch(/<td>Adam &#60;b&#62;<\/td><td>cpu<\/td><td>composed<\/td>/);
-    expect(html).toContain('fused kernels: @emosens/backend-cpu');
+    expect(html).toContain('fused kernels: registerCpuKernels (@emosens/backend-cpu)');
   });
 
   it('escapes labels', () => {
