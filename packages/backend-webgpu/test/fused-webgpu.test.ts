@@ -422,6 +422,21 @@ describe.skipIf(!webgpu.ok)('the WGSL fusion target', () => {
     opt.dispose();
   });
 
+  it('runs composed while a step count is kept on the host (a number), naming why', () => {
+    const tx = emoSens();
+    const w = tf.variable(tf.ones([4]));
+    const g = tf.ones([4]);
+    const state = tx.init({ w }) as { emotion: Record<string, unknown> };
+    const count = state.emotion.count as tf.Tensor;
+    state.emotion.count = 3;
+    const step = { params: { w }, state: state as StateValue, grads: { w: g }, loss: 1 };
+    expect(explainFusion(tx, 'webgpu', step)).toEqual({ fused: false, reason: expect.stringMatching(/expected a state tensor, got number/) });
+    state.emotion.count = count;
+    expect(explainFusion(tx, 'webgpu', step)).toEqual({ fused: true, target: 'wgsl' });
+    disposeState(state as StateValue);
+    tf.dispose([w, g]);
+  });
+
   it('declines (and says why) a step whose element pass would bind more storage buffers than the device allows', () => {
     // four Adam blocks in a row: 8 per-element moments + parameter, gradient and scratch buffer
     const tx = chain(scaleByAdam(), scaleByAdam(), scaleByAdam(), scaleByAdam(), scaleByLearningRate(1e-3)) as GradientTransformation<StateValue>;
