@@ -124,7 +124,7 @@ describe('step counts through the tf-ops target, on the cpu backend', () => {
     g.dispose();
   });
 
-  it('a count kept on the host (a number) runs composed, and explainFusion says why', () => {
+  it('a count kept on the host (a number) is not the layout: fused declines, the composed step refuses it naming the block, nothing changes', () => {
     const opt = statefulOptimizer(adamw(), { w: tf.tensor([1, 2, 3]) });
     const state = opt.state as unknown as { moments: Record<string, StateValue> } & Record<string, StateValue>;
     const old = state.moments.count as tf.Tensor;
@@ -134,8 +134,8 @@ describe('step counts through the tf-ops target, on the cpu backend', () => {
     const explained = explainFusion(opt.transform, 'cpu', { params: opt.params, state: opt.state, grads: { w: g } });
     expect(explained.fused).toBe(false);
     expect((explained as { reason: string }).reason).toMatch(/expected a state tensor, got number/);
-    opt.step({ w: g }, {});
-    expect(opt.path).toBe('composed');
+    expect(() => opt.step({ w: g }, {})).toThrow(expect.objectContaining({ code: 'INVALID_STATE', message: expect.stringMatching(/^scaleByAdam: expected a state tensor, got number/) }));
+    expect(Array.from(opt.params.w!.dataSync())).toEqual([1, 2, 3]);
     opt.dispose();
     g.dispose();
   });

@@ -15,7 +15,7 @@ export { EmosensError, type EmosensErrorCode } from './errors.js';
 export { createStepContext, validateLoss } from './context.js';
 export { check, validateGradients, validateParams, type ValidateGradientsOptions } from './validate.js';
 export { chain, type ChainState, type NamedChainState } from './chain.js';
-export { identity, stateless, type EmptyState } from './stateless.js';
+export { elementwise, identity, stateless, type EmptyState } from './stateless.js';
 export { partition, type PartitionState } from './partition.js';
 export { initPerParameter, updatePerParameter, type PerParameter } from './per-parameter.js';
 export { applyUpdates } from './apply-updates.js';
@@ -73,3 +73,5 @@ export {
   type FusionTarget,
 } from './fusion/target.js';
 export { explainFusion, type FusionExplanation } from './fusion/explain.js';
+export { composedUpdate } from './fusion/composed.js';
+export { evaluateGraph, type GraphBindings } from './fusion/evaluate.js';

@@ -1,5 +1,6 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
-import type { FusionContext } from './fusion/form.js';
+import { composedUpdate } from './fusion/composed.js';
+import type { FusionContext, FusionForm } from './fusion/form.js';
 import type { Sym } from './fusion/graph.js';
 import type { GradientTransformation, Params, StepContext, Updates } from './types.js';
 
@@ -52,4 +53,27 @@ export function identity(): GradientTransformation<EmptyState> {
     update: (updates: Updates, state: EmptyState) => ({ updates, state }),
     fusion: { update: (updates, state) => ({ updates, state }) },
   };
+}
+
+/**
+ * A block without state whose math is one per-parameter function over symbolic values
+ * (see `fx`): `u_out[name] = fn(u_in[name], params[name], context, name)`. Written once, it
+ * gives both the composed update (one tf op per value) and the fused form.
+ *
+ * ```ts
+ * const scaleByHalf = elementwise('scaleByHalf', (u) => fx.mul(u, 0.5));
+ * ```
+ */
+export function elementwise(
+  name: string,
+  fn: (update: Sym, param: Sym, context: FusionContext, paramName: string) => Sym,
+): GradientTransformation<EmptyState> {
+  const fusion: FusionForm = {
+    update(updates, state, params, context) {
+      const out: Record<string, Sym> = {};
+      for (const [key, u] of Object.entries(updates)) out[key] = fn(u, params[key]!, context, key);
+      return { updates: out, state };
+    },
+  };
+  return { name, init: () => EMPTY, update: composedUpdate(name, fusion), fusion };
 }

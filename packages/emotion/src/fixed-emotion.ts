@@ -1,5 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { check, fx, type EmptyState, type GradientTransformation } from '@emosens/core';
+import { check, composedUpdate, fx, type EmptyState, type FusionForm, type GradientTransformation } from '@emosens/core';
 import type {} from './track-emotion.js';
 
 /**
@@ -14,20 +13,19 @@ import type {} from './track-emotion.js';
 export function fixedEmotion(value: number): GradientTransformation<EmptyState> {
   const name = 'fixedEmotion';
   const s = check.number(name, 'value', value, { min: -1, max: 1 });
+  // The math, once: the composed update is derived from it (one tf op per value).
+  const fusion: FusionForm = {
+    update(updates, state, _params, context) {
+      context.publish('emotion', fx.const(s), name);
+      context.publish('calm', fx.const(0), name, 'bool');
+      return { updates, state };
+    },
+  };
+
   return {
     name,
     init: () => ({}),
-    update(updates, state, _params, context) {
-      context.publish('emotion', tf.scalar(s), name);
-      context.publish('calm', tf.scalar(false, 'bool'), name);
-      return { updates, state };
-    },
-    fusion: {
-      update(updates, state, _params, context) {
-        context.publish('emotion', fx.const(s), name);
-        context.publish('calm', fx.const(0), name, 'bool');
-        return { updates, state };
-      },
-    },
+    update: composedUpdate(name, fusion),
+    fusion,
   };
 }

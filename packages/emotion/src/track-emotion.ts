@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, fx, type GradientTransformation, type LeafRef, type Params, type StepContext, type Updates } from '@emosens/core';
+import { check, composedUpdate, fx, type FusionForm, type GradientTransformation, type LeafRef, type Params } from '@emosens/core';
 
 declare module '@emosens/core' {
   interface Signals {
@@ -107,6 +107,25 @@ export function trackEmotion(options: TrackEmotionOptions = {}): GradientTransfo
   const meanBelow = check.number(name, 'calmMeanBelow', options.calmMeanBelow ?? 0.05, { min: 0 });
   const varianceBelow = check.number(name, 'calmVarianceBelow', options.calmVarianceBelow ?? 0.005, { min: 0 });
 
+  // The math, once: the composed update below is derived from it (one tf op per value).
+  const fusion: FusionForm = {
+    update(updates, state, _params, context) {
+      const s = state as Readonly<Record<keyof EmotionState, LeafRef>>;
+      const loss = context.loss(name);
+      const count = fx.step(s.count);
+      const first = fx.eq(count, 0);
+      const short = fx.select(first, loss, fx.add(fx.mul(loss, shortRate), fx.mul(fx.step(s.short), 1 - shortRate)));
+      const long = fx.select(first, loss, fx.add(fx.mul(loss, longRate), fx.mul(fx.step(s.long), 1 - longRate)));
+      const scalar = fx.tanh(fx.mul(fx.sub(short, long), gain));
+      const history = fx.shiftIn(s.history, scalar);
+      const next = fx.add(count, 1);
+      const calm = fx.and(fx.ge(next, window), calmOf(history, window, meanBelow, varianceBelow));
+      context.publish('emotion', scalar, name);
+      context.publish('calm', calm, name, 'bool');
+      return { updates, state: { count: next, short, long, scalar, history, calm } };
+    },
+  };
+
   return {
     name,
     init: (_params: Params) => ({
@@ -117,36 +136,7 @@ export function trackEmotion(options: TrackEmotionOptions = {}): GradientTransfo
       history: tf.zeros([window]) as tf.Tensor1D,
       calm: tf.scalar(false, 'bool'),
     }),
-    update(updates: Updates, state: EmotionState, _params: Params, context: StepContext) {
-      const loss = context.requireLoss(name);
-      // Both averages start at the first loss (a scalar `where`: no broadcast, no readback).
-      const first = tf.equal(state.count, 0);
-      const short = tf.where(first, loss, tf.add(tf.mul(loss, shortRate), tf.mul(state.short, 1 - shortRate))) as tf.Scalar;
-      const long = tf.where(first, loss, tf.add(tf.mul(loss, longRate), tf.mul(state.long, 1 - longRate))) as tf.Scalar;
-      const scalar = emotionScalar(short, long, gain);
-      const history = tf.concat([tf.slice(state.history, [1], [window - 1]), tf.reshape(scalar, [1])]) as tf.Tensor1D;
-      const count = tf.add(state.count, 1) as tf.Scalar;
-      const calm = calmSignal(history, tf.greaterEqual(count, window) as tf.Scalar, meanBelow, varianceBelow);
-      context.publish('emotion', scalar, name);
-      context.publish('calm', calm, name);
-      return { updates, state: { count, short, long, scalar, history, calm } };
-    },
-    fusion: {
-      update(updates, state, _params, context) {
-        const s = state as Readonly<Record<keyof EmotionState, LeafRef>>;
-        const loss = context.loss(name);
-        const count = fx.step(s.count);
-        const first = fx.eq(count, 0);
-        const short = fx.select(first, loss, fx.add(fx.mul(loss, shortRate), fx.mul(fx.step(s.short), 1 - shortRate)));
-        const long = fx.select(first, loss, fx.add(fx.mul(loss, longRate), fx.mul(fx.step(s.long), 1 - longRate)));
-        const scalar = fx.tanh(fx.mul(fx.sub(short, long), gain));
-        const history = fx.shiftIn(s.history, scalar);
-        const next = fx.add(count, 1);
-        const calm = fx.and(fx.ge(next, window), calmOf(history, window, meanBelow, varianceBelow));
-        context.publish('emotion', scalar, name);
-        context.publish('calm', calm, name, 'bool');
-        return { updates, state: { count: next, short, long, scalar, history, calm } };
-      },
-    },
+    update: composedUpdate(name, fusion),
+    fusion,
   };
 }

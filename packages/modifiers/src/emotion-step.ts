@@ -1,5 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { fx, type EmptyState, type GradientTransformation, type Sym } from '@emosens/core';
+import { composedUpdate, fx, type EmptyState, type FusionForm, type GradientTransformation, type Sym } from '@emosens/core';
 import type {} from '@emosens/emotion'; // declares the `emotion` signal read below
 
 /**
@@ -12,22 +11,20 @@ import type {} from '@emosens/emotion'; // declares the `emotion` signal read be
  */
 export function scaleByEmotionStep(): GradientTransformation<EmptyState> {
   const name = 'scaleByEmotionStep';
+  // The math, once: the composed update is derived from it (one tf op per value).
+  const fusion: FusionForm = {
+    update(updates, state, _params, context) {
+      const factor = fx.sub(1, fx.abs(context.read('emotion', name)));
+      const out: Record<string, Sym> = {};
+      for (const [key, u] of Object.entries(updates)) out[key] = fx.mul(u, factor);
+      return { updates: out, state };
+    },
+  };
+
   return {
     name,
     init: () => ({}),
-    update(updates, state, _params, context) {
-      const factor = tf.sub(1, tf.abs(context.read('emotion', name)));
-      const out: Record<string, tf.Tensor> = {};
-      for (const [key, u] of Object.entries(updates)) out[key] = tf.mul(u, factor);
-      return { updates: out, state };
-    },
-    fusion: {
-      update(updates, state, _params, context) {
-        const factor = fx.sub(1, fx.abs(context.read('emotion', name)));
-        const out: Record<string, Sym> = {};
-        for (const [key, u] of Object.entries(updates)) out[key] = fx.mul(u, factor);
-        return { updates: out, state };
-      },
-    },
+    update: composedUpdate(name, fusion),
+    fusion,
   };
 }

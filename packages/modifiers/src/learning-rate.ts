@@ -1,5 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { check, EmosensError, fx, type EmptyState, type GradientTransformation, type Sym, type SymMap } from '@emosens/core';
+import { check, composedUpdate, EmosensError, fx, type EmptyState, type FusionForm, type GradientTransformation, type Sym, type SymMap } from '@emosens/core';
 
 /** A learning rate as a function of the step number (0 on the first step). */
 export type Schedule = (step: number) => number;
@@ -26,11 +25,6 @@ export function scaleByLearningRate(learningRate: Schedule): GradientTransformat
 export function scaleByLearningRate(learningRate: number | Schedule): GradientTransformation<EmptyState> | GradientTransformation<ScheduleState>;
 export function scaleByLearningRate(learningRate: number | Schedule): GradientTransformation<EmptyState> | GradientTransformation<ScheduleState> {
   const name = 'scaleByLearningRate';
-  const scale = (updates: Readonly<Record<string, tf.Tensor>>, lr: number) => {
-    const out: Record<string, tf.Tensor> = {};
-    for (const [key, u] of Object.entries(updates)) out[key] = tf.mul(u, -lr);
-    return out;
-  };
   const scaleSym = (updates: SymMap, factor: Sym) => {
     const out: Record<string, Sym> = {};
     for (const [key, u] of Object.entries(updates)) out[key] = fx.mul(u, factor);
@@ -45,27 +39,17 @@ export function scaleByLearningRate(learningRate: number | Schedule): GradientTr
   };
   if (typeof learningRate !== 'function') {
     const lr = check.number(name, 'learningRate', learningRate, { min: 0 });
-    const constant: GradientTransformation<EmptyState> = {
-      name,
-      init: () => ({}),
-      update: (updates, state) => ({ updates: scale(updates, lr), state }),
-      fusion: { update: (updates, state) => ({ updates: scaleSym(updates, fx.const(-lr)), state }) },
-    };
+    const fusion: FusionForm = { update: (updates, state) => ({ updates: scaleSym(updates, fx.const(-lr)), state }) };
+    const constant: GradientTransformation<EmptyState> = { name, init: () => ({}), update: composedUpdate(name, fusion), fusion };
     return constant;
   }
-  const scheduled: GradientTransformation<ScheduleState> = {
-    name,
-    init: () => ({ count: 0 }),
+  // the schedule's value is a host value of the step (a uniform of the fused pass)
+  const fusion: FusionForm = {
     update(updates, state) {
-      const lr = checked(state.count);
-      return { updates: scale(updates, lr), state: { count: state.count + 1 } };
-    },
-    fusion: {
-      update(updates, state) {
-        const count = (state as { count: number }).count;
-        return { updates: scaleSym(updates, fx.uniform(-checked(count))), state: { count: count + 1 } };
-      },
+      const count = (state as { count: number }).count;
+      return { updates: scaleSym(updates, fx.uniform(-checked(count))), state: { count: count + 1 } };
     },
   };
+  const scheduled: GradientTransformation<ScheduleState> = { name, init: () => ({ count: 0 }), update: composedUpdate(name, fusion), fusion };
   return scheduled;
 }

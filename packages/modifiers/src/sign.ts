@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { fx, stateless, type EmptyState, type GradientTransformation } from '@emosens/core';
+import { elementwise, fx, type EmptyState, type GradientTransformation } from '@emosens/core';
 
 /**
  * `sign(x)` as `(x > 0) - (x < 0)`. tfjs-backend-wasm 4.22's `Sign` kernel returns 0 for
@@ -18,10 +18,10 @@ export function portableSign(x: tf.Tensor): tf.Tensor {
  * ```
  */
 export function scaleBySign(): GradientTransformation<EmptyState> {
-  return stateless('scaleBySign', (u) => portableSign(u), (u) => fx.sign(u));
+  return elementwise('scaleBySign', (u) => fx.sign(u));
 }
 
 /** Squashes each update smoothly into (-1, 1): `u = u / (1 + |u|)`. */
 export function scaleBySoftsign(): GradientTransformation<EmptyState> {
-  return stateless('scaleBySoftsign', (u) => tf.div(u, tf.add(tf.abs(u), 1)), (u) => fx.div(u, fx.add(fx.abs(u), 1)));
+  return elementwise('scaleBySoftsign', (u) => fx.div(u, fx.add(fx.abs(u), 1)));
 }

@@ -1,5 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { check, fx, stateless, type EmptyState, type GradientTransformation } from '@emosens/core';
+import { check, elementwise, fx, type EmptyState, type GradientTransformation } from '@emosens/core';
 
 /**
  * Decoupled weight decay (Loshchilov & Hutter, arXiv 1711.05101): `u = u + wd * p`.
@@ -12,6 +11,6 @@ import { check, fx, stateless, type EmptyState, type GradientTransformation } fr
  */
 export function addDecayedWeights(weightDecay: number): GradientTransformation<EmptyState> {
   const wd = check.number('addDecayedWeights', 'weightDecay', weightDecay, { min: 0 });
-  if (wd === 0) return stateless('addDecayedWeights(0)', (u) => u, (u) => u);
-  return stateless('addDecayedWeights', (u, p) => tf.add(u, tf.mul(p, wd)), (u, p) => fx.add(u, fx.mul(p, wd)));
+  if (wd === 0) return elementwise('addDecayedWeights(0)', (u) => u);
+  return elementwise('addDecayedWeights', (u, p) => fx.add(u, fx.mul(p, wd)));
 }

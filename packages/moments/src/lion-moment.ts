@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, fx, initPerParameter, updatePerParameter, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
+import { check, composedUpdate, fx, initPerParameter, type FusionForm, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
 
 /** Options of {@link scaleByLionMoment}. */
 export interface LionMomentOptions {
@@ -26,26 +26,25 @@ export function scaleByLionMoment(options: LionMomentOptions = {}): GradientTran
   const name = 'scaleByLionMoment';
   const b1 = check.number(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1 });
   const b2 = check.number(name, 'b2', options.b2 ?? 0.99, { min: 0, max: 1 });
+  // The math, once: the composed update is derived from it (one tf op per value).
+  const fusion: FusionForm = {
+    update(updates, state) {
+      const s = state as Record<string, LeafRef | Sym>;
+      const next = { ...s };
+      const out: Record<string, Sym> = {};
+      for (const [key, g] of Object.entries(updates)) {
+        const m = fx.elem(s[key] as LeafRef, key);
+        out[key] = fx.add(fx.mul(g, 1 - b1), fx.mul(m, b1));
+        next[key] = fx.add(fx.mul(m, b2), fx.mul(g, 1 - b2));
+      }
+      return { updates: out, state: next };
+    },
+  };
+
   return {
     name,
     init: (params) => initPerParameter(params, (p) => tf.zerosLike(p)),
-    update: (updates, state, params) =>
-      updatePerParameter(updates, state, params, (g, m) => ({
-        update: tf.add(tf.mul(g, 1 - b1), tf.mul(m, b1)),
-        state: tf.add(tf.mul(m, b2), tf.mul(g, 1 - b2)),
-      })),
-    fusion: {
-      update(updates, state) {
-        const s = state as Record<string, LeafRef | Sym>;
-        const next = { ...s };
-        const out: Record<string, Sym> = {};
-        for (const [key, g] of Object.entries(updates)) {
-          const m = fx.elem(s[key] as LeafRef, key);
-          out[key] = fx.add(fx.mul(g, 1 - b1), fx.mul(m, b1));
-          next[key] = fx.add(fx.mul(m, b2), fx.mul(g, 1 - b2));
-        }
-        return { updates: out, state: next };
-      },
-    },
+    update: composedUpdate(name, fusion),
+    fusion,
   };
 }

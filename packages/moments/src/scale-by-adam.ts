@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, fx, initPerParameter, updatePerParameter, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
-import { biasCorrection, biasCorrectionSym, updateMoment, updateMomentSym } from './moment-math.js';
+import { check, composedUpdate, fx, initPerParameter, type FusionForm, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
+import { biasCorrectionSym, updateMomentSym } from './moment-math.js';
 
 /** Options of {@link scaleByAdam}. */
 export interface ScaleByAdamOptions {
@@ -46,6 +46,28 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
   const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
   const corrected = check.boolean(name, 'biasCorrection', options.biasCorrection ?? true);
 
+  // The math, once: the composed update is derived from it (one tf op per value).
+  const fusion: FusionForm = {
+    update(updates, state) {
+      const s = state as { count: LeafRef; mu: Record<string, LeafRef | Sym>; nu: Record<string, LeafRef | Sym> };
+      const count = fx.add(fx.step(s.count), 1);
+      const bc1 = corrected ? biasCorrectionSym(b1, count) : 1;
+      const bc2 = corrected ? fx.sqrt(biasCorrectionSym(b2, count)) : 1;
+      const mu = { ...s.mu };
+      const nu = { ...s.nu };
+      const out: Record<string, Sym> = {};
+      for (const [key, g] of Object.entries(updates)) {
+        const m = updateMomentSym(fx.elem(s.mu[key] as LeafRef, key), g, b1);
+        const v = updateMomentSym(fx.elem(s.nu[key] as LeafRef, key), fx.square(g), b2);
+        mu[key] = m;
+        nu[key] = v;
+        const denom = fx.add(corrected ? fx.div(fx.sqrt(v), bc2) : fx.sqrt(v), eps);
+        out[key] = fx.div(corrected ? fx.div(m, bc1) : m, denom);
+      }
+      return { updates: out, state: { count, mu, nu } };
+    },
+  };
+
   return {
     name,
     init: (params) => ({
@@ -53,40 +75,7 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       mu: initPerParameter(params, (p) => tf.zerosLike(p)),
       nu: initPerParameter(params, (p) => tf.zerosLike(p)),
     }),
-    update(updates, state, params) {
-      const count = tf.add(state.count, 1) as tf.Scalar;
-      const bc1 = corrected ? biasCorrection(b1, count) : 1;
-      const bc2 = corrected ? tf.sqrt(biasCorrection(b2, count)) : 1;
-      const nu: Record<string, tf.Tensor> = { ...state.nu };
-      const r = updatePerParameter(updates, state.mu, params, (g, m, _p, key) => {
-        const mNext = updateMoment(m, g, b1);
-        const vNext = updateMoment(state.nu[key]!, tf.square(g), b2);
-        nu[key] = vNext;
-        const denom = tf.add(corrected ? tf.div(tf.sqrt(vNext), bc2) : tf.sqrt(vNext), eps);
-        const u = tf.div(corrected ? tf.div(mNext, bc1) : mNext, denom);
-        return { update: u, state: mNext };
-      });
-      return { updates: r.updates, state: { count, mu: r.state, nu } };
-    },
-    fusion: {
-      update(updates, state) {
-        const s = state as { count: LeafRef; mu: Record<string, LeafRef | Sym>; nu: Record<string, LeafRef | Sym> };
-        const count = fx.add(fx.step(s.count), 1);
-        const bc1 = corrected ? biasCorrectionSym(b1, count) : 1;
-        const bc2 = corrected ? fx.sqrt(biasCorrectionSym(b2, count)) : 1;
-        const mu = { ...s.mu };
-        const nu = { ...s.nu };
-        const out: Record<string, Sym> = {};
-        for (const [key, g] of Object.entries(updates)) {
-          const m = updateMomentSym(fx.elem(s.mu[key] as LeafRef, key), g, b1);
-          const v = updateMomentSym(fx.elem(s.nu[key] as LeafRef, key), fx.square(g), b2);
-          mu[key] = m;
-          nu[key] = v;
-          const denom = fx.add(corrected ? fx.div(fx.sqrt(v), bc2) : fx.sqrt(v), eps);
-          out[key] = fx.div(corrected ? fx.div(m, bc1) : m, denom);
-        }
-        return { updates: out, state: { count, mu, nu } };
-      },
-    },
+    update: composedUpdate(name, fusion),
+    fusion,
   };
 }

@@ -3,14 +3,15 @@ import {
   check,
   EmosensError,
   initPerParameter,
-  updatePerParameter,
+  composedUpdate,
   fx,
+  type FusionForm,
   type GradientTransformation,
   type LeafRef,
   type Sym,
   type PerParameter,
 } from '@emosens/core';
-import { factoredStatistics, factoredStatisticsSym, outerProduct, updateMoment, updateMomentSym } from './moment-math.js';
+import { factoredStatisticsSym, updateMomentSym } from './moment-math.js';
 
 /** Options of {@link scaleByFactoredRms}. */
 export interface ScaleByFactoredRmsOptions {
@@ -47,6 +48,24 @@ export function scaleByFactoredRms(options: ScaleByFactoredRmsOptions = {}): Gra
   const decay = check.number(name, 'decay', options.decay ?? 0.9, { min: 0, max: 1, maxExclusive: true });
   const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
 
+  // The math, once: the composed update is derived from it (one tf op per value).
+  const fusion: FusionForm = {
+    update(updates, state) {
+      const s = state as Record<string, { row: LeafRef; col: LeafRef } | { row: Sym; col: Sym }>;
+      const next = { ...s };
+      const out: Record<string, Sym> = {};
+      for (const [key, g] of Object.entries(updates)) {
+        const slot = s[key] as { row: LeafRef; col: LeafRef };
+        const { r, c } = factoredStatisticsSym(g, eps);
+        const row = updateMomentSym(fx.row(slot.row, key), fx.sqrt(r), decay);
+        const col = updateMomentSym(fx.col(slot.col, key), fx.sqrt(c), decay);
+        out[key] = fx.div(g, fx.add(fx.sqrt(fx.mul(row, col)), eps));
+        next[key] = { row, col };
+      }
+      return { updates: out, state: next };
+    },
+  };
+
   return {
     name,
     init: (params) =>
@@ -59,29 +78,7 @@ export function scaleByFactoredRms(options: ScaleByFactoredRmsOptions = {}): Gra
         }
         return { row: tf.zeros([p.shape[0]!]) as tf.Tensor1D, col: tf.zeros(p.shape.slice(1)) };
       }),
-    update: (updates, state, params) =>
-      updatePerParameter(updates, state, params, (g, s) => {
-        const { r, c } = factoredStatistics(g, eps);
-        const row = updateMoment(s.row, tf.sqrt(r), decay) as tf.Tensor1D;
-        const col = updateMoment(s.col, tf.sqrt(c), decay);
-        const u = tf.div(g, tf.add(tf.sqrt(outerProduct(row, col)), eps));
-        return { update: u, state: { row, col } };
-      }),
-    fusion: {
-      update(updates, state) {
-        const s = state as Record<string, { row: LeafRef; col: LeafRef } | { row: Sym; col: Sym }>;
-        const next = { ...s };
-        const out: Record<string, Sym> = {};
-        for (const [key, g] of Object.entries(updates)) {
-          const slot = s[key] as { row: LeafRef; col: LeafRef };
-          const { r, c } = factoredStatisticsSym(g, eps);
-          const row = updateMomentSym(fx.row(slot.row, key), fx.sqrt(r), decay);
-          const col = updateMomentSym(fx.col(slot.col, key), fx.sqrt(c), decay);
-          out[key] = fx.div(g, fx.add(fx.sqrt(fx.mul(row, col)), eps));
-          next[key] = { row, col };
-        }
-        return { updates: out, state: next };
-      },
-    },
+    update: composedUpdate(name, fusion),
+    fusion,
   };
 }

@@ -29,6 +29,8 @@ export type NodeDef =
   /** A per-step value computed on the host (a schedule's learning rate): varies without changing the program. */
   | { readonly op: 'uniform'; readonly slot: number }
   | { readonly op: 'loss' }
+  /** A step value from outside the graph (a signal read by a block run on its own, composed). */
+  | { readonly op: 'input'; readonly slot: number }
   /** The incoming update (the gradient) of a parameter. */
   | { readonly op: 'grad' }
   /** A parameter's value before the step. */
@@ -145,7 +147,7 @@ export class Graph {
   add(def: NodeDef, domain: Domain, param?: string, length?: number): Sym {
     const d = def as { op: string; args?: readonly number[]; value?: number; slot?: number; leaf?: number };
     // Structural key: everything that defines the node (a constant by its exact bits, so -0 and NaN stay apart).
-    const extra = d.op === 'const' ? (Object.is(d.value, -0) ? '-0' : String(d.value)) : d.op === 'uniform' ? String(d.slot) : d.leaf !== undefined ? String(d.leaf) : '';
+    const extra = d.op === 'const' ? (Object.is(d.value, -0) ? '-0' : String(d.value)) : d.op === 'uniform' || d.op === 'input' ? String(d.slot) : d.leaf !== undefined ? String(d.leaf) : '';
     const key = `${d.op}|${d.args?.join(',') ?? ''}|${extra}|${domain}|${param ?? ''}|${length ?? ''}`;
     let node = this.byKey.get(key);
     if (node === undefined) {

@@ -1,0 +1,131 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor } from '@tensorflow/tfjs-core';
+import { isTensor } from '../state-tree.js';
+import type { GradientTransformation, Params, SignalName, StateValue, StepContext, UpdateResult, Updates } from '../types.js';
+import { evaluateGraph } from './evaluate.js';
+import type { FusionContext, FusionForm, SymTree } from './form.js';
+import { EmosensError } from '../errors.js';
+import { FusionDecline, Graph, isLeafRef, isSym, withGraph, type Sym } from './graph.js';
+
+/**
+ * A block's composed `update`, derived from its fused form: the form runs once over
+ * symbolic values, and the graph it builds is evaluated with one tf op per node, in the
+ * order the form wrote them (`evaluateGraph`). So a block writes its math once, with
+ * `fx`, and both paths come from it: this one (the semantic reference, on any backend) and
+ * every fusion target's pass.
+ *
+ * ```ts
+ * const fusion: FusionForm = { update: (u, s) => ({ updates: mapValues(u, (g) => fx.mul(g, 2)), state: s }) };
+ * const scaleByTwo = { name: 'scaleByTwo', init: () => ({}), update: composedUpdate('scaleByTwo', fusion), fusion };
+ * ```
+ */
+export function composedUpdate<S extends StateValue>(name: string, form: FusionForm): GradientTransformation<S>['update'] {
+  return (updates: Updates, state: S, params: Params, context: StepContext): UpdateResult<S> => {
+    const graph = new Graph();
+    try {
+      return withGraph(graph, () => run(graph, name, form, updates, state, params, context)) as UpdateResult<S>;
+    } catch (error) {
+      // what declines fusion (a state of another layout, a rank the block cannot take) is an error here
+      if (error instanceof FusionDecline) throw new EmosensError('INVALID_STATE', `${name}: ${error.reason}.`);
+      throw error;
+    }
+  };
+}
+
+function run(graph: Graph, name: string, form: FusionForm, updates: Updates, state: StateValue, params: Params, context: StepContext): UpdateResult<StateValue> {
+  const paramSyms: Record<string, Sym> = {};
+  for (const [key, p] of Object.entries(params)) {
+    graph.addParam(key, p.shape);
+    paramSyms[key] = graph.add({ op: 'param' }, 'elem', key);
+  }
+  const gradSyms: Record<string, Sym> = {};
+  for (const [key, u] of Object.entries(updates)) {
+    if (!graph.params.has(key)) graph.addParam(key, u.shape);
+    gradSyms[key] = graph.add({ op: 'grad' }, 'elem', key);
+  }
+  const leaves: Tensor[] = [];
+  const toSym = (v: StateValue, path: string): SymTree => {
+    if (isTensor(v)) {
+      const leaf = graph.addLeaf(v.shape, v.dtype === 'bool' ? 'bool' : 'float32', path);
+      leaves.push(v);
+      return { kind: 'leafRef', leaf: leaf.index };
+    }
+    if (Array.isArray(v)) return v.map((x, i) => toSym(x as StateValue, path ? `${path}/${i}` : String(i)));
+    if (typeof v === 'object' && v !== null) {
+      const out: Record<string, SymTree> = {};
+      for (const [k, x] of Object.entries(v)) out[k] = toSym(x as StateValue, path ? `${path}/${k}` : k);
+      return out;
+    }
+    return v as SymTree;
+  };
+  const symState = toSym(state, '');
+
+  let loss: Tensor | undefined;
+  const inputs: Tensor[] = [];
+  const read = new Map<string, Sym>();
+  const published: { name: SignalName; value: Sym; dtype: 'float32' | 'bool'; block: string }[] = [];
+  const fusionContext: FusionContext = {
+    loss(block) {
+      loss ??= context.requireLoss(block);
+      return graph.add({ op: 'loss' }, 'step');
+    },
+    publish(signal, value, block, dtype = 'float32') {
+      published.push({ name: signal, value, dtype, block });
+      read.set(signal, value);
+    },
+    read(signal, block) {
+      let sym = read.get(signal);
+      if (sym === undefined) {
+        inputs.push(context.read(signal, block) as Tensor);
+        sym = graph.add({ op: 'input', slot: inputs.length - 1 }, 'step');
+        read.set(signal, sym);
+      }
+      return sym;
+    },
+    has: (signal) => read.has(signal) || context.has(signal),
+    parameter: (key) => params[key]!,
+  };
+
+  const result = form.update(gradSyms, symState, paramSyms, fusionContext);
+
+  const roots: number[] = [...Object.values(result.updates).map((s) => s.id), ...published.map((p) => p.value.id)];
+  const collect = (t: SymTree): void => {
+    if (isSym(t)) roots.push(t.id);
+    else if (Array.isArray(t)) t.forEach(collect);
+    else if (typeof t === 'object' && t !== null && !isLeafRef(t)) Object.values(t).forEach(collect);
+  };
+  collect(result.state);
+  const values = evaluateGraph(graph, { grads: updates, params, leaves, ...(loss ? { loss } : {}), inputs }, roots);
+  const tensorOf = (s: Sym, fixed: readonly number[], dtype: 'float32' | 'bool'): Tensor => {
+    const shape = [...fixed];
+    const v = values.get(s.id)!;
+    let t = typeof v === 'number' ? tf.scalar(v) : v;
+    if (t.shape.join() !== shape.join()) t = t.size === tf.util.sizeFromShape(shape) ? tf.reshape(t, shape) : tf.mul(t, tf.ones(shape));
+    return dtype === 'bool' ? tf.cast(t, 'bool') : t;
+  };
+
+  // a block that only listens hands the very same updates on
+  const passthrough =
+    Object.keys(result.updates).length === Object.keys(updates).length &&
+    Object.entries(result.updates).every(([key, s]) => s.id === gradSyms[key]?.id);
+  const out: Record<string, Tensor> = {};
+  if (!passthrough) for (const [key, s] of Object.entries(result.updates)) out[key] = tensorOf(s, (params[key] ?? updates[key]!).shape, 'float32');
+  const build = (neu: SymTree, old: SymTree): StateValue => {
+    if (isLeafRef(neu)) return leaves[neu.leaf]!;
+    if (isSym(neu)) {
+      const leaf = isLeafRef(old) ? graph.leaves[old.leaf]! : undefined;
+      if (leaf === undefined) throw new Error(`${name}: the fused form put a value where the state has no tensor`);
+      return tensorOf(neu, leaf.shape, leaf.dtype);
+    }
+    if (Array.isArray(neu)) return neu.map((x, i) => build(x, (old as SymTree[])[i]!));
+    if (typeof neu === 'object' && neu !== null) {
+      const o: Record<string, StateValue> = {};
+      for (const [k, x] of Object.entries(neu)) o[k] = build(x, (old as Record<string, SymTree>)[k]!);
+      return o;
+    }
+    return neu as StateValue;
+  };
+  const nextState = build(result.state, symState);
+  for (const p of published) context.publish(p.name, tensorOf(p.value, [], p.dtype) as never, p.block);
+  return { updates: passthrough ? updates : out, state: nextState };
+}
