@@ -1,6 +1,4 @@
 export {
-  calmSignal,
-  emotionScalar,
   trackEmotion,
   type EmotionState,
   type TrackEmotionOptions,

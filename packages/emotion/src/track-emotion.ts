@@ -46,27 +46,6 @@ export type EmotionState = {
   readonly calm: tf.Scalar;
 };
 
-/** The emotion scalar of given short and long averages: `tanh(gain * (short - long))`. */
-export function emotionScalar(short: tf.Scalar, long: tf.Scalar, gain = 5): tf.Scalar {
-  return tf.tanh(tf.mul(tf.sub(short, long), gain)) as tf.Scalar;
-}
-
-/**
- * The calm signal of a window of scalars: `mean(|s|) < meanBelow` and
- * `var(s) < varianceBelow` (population variance), and only once the window is full.
- */
-export function calmSignal(
-  history: tf.Tensor1D,
-  filled: boolean | tf.Scalar,
-  meanBelow = 0.05,
-  varianceBelow = 0.005,
-): tf.Scalar {
-  if (filled === false) return tf.scalar(false, 'bool');
-  const { variance } = tf.moments(history);
-  const calm = tf.logicalAnd(tf.less(tf.mean(tf.abs(history)), meanBelow), tf.less(variance, varianceBelow));
-  return (filled === true ? calm : tf.logicalAnd(filled, calm)) as tf.Scalar;
-}
-
 /** {@link calmSignal} over a symbolic window of `n` scalars (`tf.moments`' population variance). */
 function calmOf(history: ReturnType<typeof fx.window>, n: number, meanBelow: number, varianceBelow: number) {
   const mean = fx.div(fx.sum(history), n);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createStepContext, EmosensError, statefulOptimizer, chain, stateless } from '@emosens/core';
+import { createStepContext, disposeState, EmosensError, statefulOptimizer, chain, stateless } from '@emosens/core';
 import { describe, expect, it } from 'vitest';
-import { calmSignal, fixedEmotion, trackEmotion } from '../src/index.js';
+import { fixedEmotion, trackEmotion } from '../src/index.js';
 
 const params = { w: tf.tensor([1, 2]) };
 const grads = { w: tf.tensor([0.5, -0.5]) };
@@ -62,13 +62,25 @@ describe('trackEmotion', () => {
     expect(Math.abs(scalars[10]!)).toBeGreaterThan(0.05);
   });
 
-  it('calmSignal: mean and variance thresholds (population variance)', () => {
-    // [0.04, -0.04, ...]: mean |s| = 0.04 < 0.05, var = 0.0016 < 0.005 -> calm
-    const alternating = tf.tensor1d(Array.from({ length: 32 }, (_, i) => (i % 2 ? -0.04 : 0.04)));
-    expect(calmSignal(alternating, true).dataSync()[0]).toBe(1);
-    expect(calmSignal(alternating, false).dataSync()[0]).toBe(0);
-    // mean |s| = 0.06 -> not calm
-    expect(calmSignal(tf.fill([32], 0.06) as tf.Tensor1D, true).dataSync()[0]).toBe(0);
+  it('calm: mean and variance thresholds over the window (population variance)', () => {
+    // A full window of [0.04, -0.04, ...]; a loss equal to both averages appends a scalar of 0.
+    // The window is then 31 of those and a 0: mean |s| = 0.03875 < 0.05, variance ~0.0015 < 0.005.
+    const calmAfter = (history: number[]) => {
+      const t = trackEmotion();
+      const init = t.init(params);
+      const state = { ...init, count: tf.scalar(40), short: tf.scalar(1), long: tf.scalar(1), history: tf.tensor1d(history) };
+      const context = createStepContext(1);
+      const r = t.update(grads, state, params, context);
+      const calm = context.read('calm', 'test').dataSync()[0];
+      tf.dispose([init.count, init.short, init.long, init.history, state.count, state.short, state.long, state.history]);
+      disposeState(r.state);
+      return calm;
+    };
+    expect(calmAfter(Array.from({ length: 32 }, (_, i) => (i % 2 ? -0.04 : 0.04)))).toBe(1);
+    // mean |s| = 31 * 0.06 / 32 = 0.058 -> not calm
+    expect(calmAfter(Array.from({ length: 32 }, () => 0.06))).toBe(0);
+    // mean |s| small but the variance too large: one 0.45 among zeros gives mean |s| 0.014, variance 0.0061
+    expect(calmAfter([0, 0.45, ...Array.from({ length: 30 }, () => 0)])).toBe(0);
   });
 
   it('needs the loss and says so, naming the block', () => {

@@ -1,5 +1,5 @@
 /// <reference types="@emosens/emotion" preserve="true" />
-export { portableSign, scaleBySign, scaleBySoftsign } from './sign.js';
+export { scaleBySign, scaleBySoftsign } from './sign.js';
 export { cautious } from './cautious.js';
 export { addDecayedWeights } from './weight-decay.js';
 export { scaleByEmotionStep } from './emotion-step.js';

@@ -1,5 +1,5 @@
 /// <reference types="@emosens/emotion" preserve="true" />
-export { biasCorrection, factoredStatistics, outerProduct, updateMoment } from './moment-math.js';
+export { factoredStatistics, outerProduct } from './moment-math.js';
 export { scaleByAdam, type AdamState, type ScaleByAdamOptions } from './scale-by-adam.js';
 export { scaleByFactoredRms, type FactoredRmsState, type ScaleByFactoredRmsOptions } from './scale-by-factored-rms.js';
 export {

@@ -1,17 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fx, type Sym, type SymLike } from '@emosens/core';
 
-/** Exponential moving average: `beta * m + (1 - beta) * x`. The one place moments are updated. */
-export function updateMoment(m: tf.Tensor, x: tf.Tensor, beta: number): tf.Tensor {
-  return tf.add(tf.mul(m, beta), tf.mul(x, 1 - beta));
-}
-
-/** {@link updateMoment} over symbolic values (the fused forms). */
+/**
+ * Exponential moving average `beta * m + (1 - beta) * x`, over symbolic values: the one place
+ * moments are updated (every path derives from it).
+ */
 export function updateMomentSym(m: Sym, x: Sym, beta: number): Sym {
   return fx.add(fx.mul(m, beta), fx.mul(x, 1 - beta));
 }
 
-/** {@link biasCorrection} over a symbolic count. */
+/**
+ * Bias correction denominator after `count` updates, `1 - beta^count`, written
+ * `-expm1(count * ln(beta))`: `1 - pow(beta, t)` in float32 loses digits to cancellation when
+ * `beta^t` is near 1 (at t = 1 with beta = 0.999, about 1e-5 relative), this form keeps about 1e-7.
+ */
 export function biasCorrectionSym(beta: number, count: SymLike): Sym {
   return fx.neg(fx.expm1(fx.mul(count, Math.log(beta))));
 }
@@ -23,16 +25,6 @@ export function biasCorrectionSym(beta: number, count: SymLike): Sym {
 export function factoredStatisticsSym(g: Sym, eps: number): { r: Sym; c: Sym } {
   const sq = fx.square(g);
   return { r: fx.add(fx.rowSum(fx.div(sq, fx.cols(g))), eps), c: fx.add(fx.colSum(fx.div(sq, fx.rows(g))), eps) };
-}
-
-/**
- * Bias correction denominator after `count` updates, `1 - beta^count`, as a float32
- * scalar computed on the device from a count tensor. Written `-expm1(count * ln(beta))`:
- * `1 - pow(beta, t)` in float32 loses digits to cancellation when `beta^t` is near 1
- * (at t = 1 with beta = 0.999, about 1e-5 relative), while this form keeps about 1e-7.
- */
-export function biasCorrection(beta: number, count: tf.Scalar): tf.Scalar {
-  return tf.neg(tf.expm1(tf.mul(count, Math.log(beta)))) as tf.Scalar;
 }
 
 /**
