@@ -39,6 +39,30 @@ describe('WebAssembly SIMD element passes on the wasm backend', () => {
     expect(source).toMatch(/for \(let x = 20; x < 21; x\+\+\)/);
   });
 
+  it('a parameter used by a matrix product sees its new values after every fused step (tfjs-wasm caches packed weights by storage)', (ctx) => {
+    if (ready) ctx.skip(ready);
+    const unregister = registerWasmKernels();
+    const w = tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25], [1, 1]]));
+    const x = tf.tensor2d([[1, 2, 3], [-1, 0.5, 2]]);
+    const opt = statefulOptimizer(emoSens({ lr: 0.1 }), { w });
+    try {
+      for (let t = 0; t < 4; t++) {
+        const y = tf.matMul(x, w); // caches an operator with w packed
+        const expected = tf.tidy(() => tf.sum(tf.mul(tf.expandDims(x, 2), tf.expandDims(w, 0)), 1)); // the same product without the cache
+        expect(Array.from(y.dataSync())).toEqual(Array.from(expected.dataSync()).map((v) => expect.closeTo(v, 5)));
+        tf.dispose([y, expected]);
+        const g = tf.tensor2d([[1, -2], [0.5, 1], [-1, 3]]);
+        opt.step({ w: g }, { loss: 2 - 0.3 * t });
+        expect(opt.path).toBe('fused');
+        g.dispose();
+      }
+    } finally {
+      opt.dispose();
+      tf.dispose([w, x]);
+      unregister();
+    }
+  });
+
   for (const [name, make] of Object.entries(chains)) {
     it(`${name}: SIMD steps equal the 'exact' JavaScript steps bit for bit (sizes that leave a remainder)`, (ctx) => {
       if (ready) ctx.skip(ready);

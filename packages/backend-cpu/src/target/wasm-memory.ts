@@ -28,7 +28,8 @@ function findWasmBackend(): WasmBackend | undefined {
  * any allocation, since the heap's buffer is replaced when it grows). Storage is written in
  * place when the backend's reference count says nothing else shares it (wasm copies on
  * `tf.tensor(array)` and `slice`, so the count is the whole story); otherwise it is copied
- * once, and the copy is written from then on.
+ * once, and the copy is written from then on. Parameters get fresh storage every step (see
+ * `exclusive`).
  */
 export function wasmMemory(options: { simd?: boolean } = {}): TypedArrayMemory {
   const simd = options.simd ?? true;
@@ -56,11 +57,13 @@ export function wasmMemory(options: { simd?: boolean } = {}): TypedArrayMemory {
       const copyOf = (t: Tensor): Tensor => tf.tensor(backend.typedArrayFromHeap(t).slice(), t.shape, t.dtype);
       return {
         exclusive(v: Variable) {
-          if (!exclusive(v.dataId)) {
-            const fresh = copyOf(v);
-            v.assign(fresh);
-            fresh.dispose();
-          }
+          // Always a fresh storage for a parameter: tfjs-backend-wasm's matrix products cache
+          // XNNPACK operators with the weights packed, keyed by the weights' storage, so a
+          // parameter written in place would be read stale by the next forward pass. The old
+          // storage is released by the assign (and its cached operator with it).
+          const fresh = copyOf(v);
+          v.assign(fresh);
+          fresh.dispose();
           claimed.add(v.dataId);
         },
         writable(t: Tensor) {
