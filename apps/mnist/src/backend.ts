@@ -1,4 +1,4 @@
-import { registerCpuKernels } from '@emosens/backend-cpu';
+import { registerCpuKernels, registerWasmKernels } from '@emosens/backend-cpu';
 import { registerWebGpuKernels, setupNodeWebGpu } from '@emosens/backend-webgpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -19,9 +19,7 @@ export interface FusedKernels {
  */
 export const FUSED_KERNELS: { readonly [B in BackendName]?: FusedKernels } = {
   cpu: { source: 'registerCpuKernels (@emosens/backend-cpu)', register: () => registerCpuKernels() },
-  // wasm: `registerWasmKernels` of @emosens/backend-cpu goes here, as its own line, once its
-  // steps agree with the composed path on parameters that own their storage (from the
-  // second step on they do not yet; test/backends.test.ts checks it).
+  wasm: { source: 'registerWasmKernels (@emosens/backend-cpu)', register: () => registerWasmKernels() },
   webgpu: { source: 'registerWebGpuKernels (@emosens/backend-webgpu)', register: () => registerWebGpuKernels() },
 };
 
