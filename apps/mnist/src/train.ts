@@ -50,7 +50,7 @@ export interface RunResult {
   /** Mean training loss over the last `FINAL_LOSS_WINDOW` steps. */
   finalLoss: number;
   heldOutAccuracy: number;
-  /** Mean wall time of one optimizer step (forward, backward, update, loss read back). */
+  /** Mean wall time of one optimizer step (forward, backward, update, loss read back), after the warm-up steps. */
   msPerStep: number;
   stateBytes: number;
   /** 1-based step after which the calm signal first read on; null when it never did. */
@@ -78,6 +78,9 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
   let calmStep: number | null = null;
   let fusedSteps = 0;
   let elapsed = 0;
+  // ms/step leaves out the first steps, which pay one-time costs (JIT compilation of the
+  // fused step and of tfjs's kernels): otherwise whichever optimizer runs first looks slower.
+  const warmup = Math.min(WARMUP_STEPS, Math.floor(steps / 10));
   try {
     for (let step = 1; step <= steps; step++) {
       const { x, y } = makeBatch(train, nextBatch());
@@ -85,7 +88,7 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
       const cost = created.optimizer.minimize(() => crossEntropy(model, x, y), true, model.variables);
       // Read asynchronously: webgpu in Node has no synchronous reads.
       const loss = cost === null ? Number.NaN : ((await cost.data())[0] ?? Number.NaN);
-      elapsed += performance.now() - start;
+      if (step > warmup) elapsed += performance.now() - start;
       cost?.dispose();
       x.dispose();
       y.dispose();
@@ -96,7 +99,7 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
       losses.push(loss);
       emotion.push(await created.readEmotion());
       if (calmStep === null && (await created.readCalm()) === true) calmStep = step;
-      config.onStep?.({ step, total: steps, loss, msPerStep: elapsed / step });
+      config.onStep?.({ step, total: steps, loss, msPerStep: step > warmup ? elapsed / (step - warmup) : 0 });
     }
     const heldOutAccuracy = await accuracy(model, config.heldOut);
     const stateBytes = await created.stateBytes();
@@ -108,7 +111,7 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
       fusedSteps,
       finalLoss: mean(losses.slice(-FINAL_LOSS_WINDOW)),
       heldOutAccuracy,
-      msPerStep: elapsed / steps,
+      msPerStep: elapsed / (steps - warmup),
       stateBytes,
       calmStep,
       losses,
@@ -119,6 +122,9 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
     model.dispose();
   }
 }
+
+/** Steps left out of ms/step at the start of a run (at most a tenth of the run). */
+export const WARMUP_STEPS = 20;
 
 function mean(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
