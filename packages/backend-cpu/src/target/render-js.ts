@@ -3,8 +3,10 @@ import { WasmPasses, type WasmPassSpec } from './render-wasm.js';
 
 /** The arrays and numbers a rendered step reads and writes. */
 export interface JsStepInputs {
-  /** Each traced parameter's values (written in place), in `step.params` order. */
+  /** Each traced parameter's values (written in place unless `paramsOut` is given), in `step.params` order. */
   readonly params: readonly Float32Array[];
+  /** With `RenderJsOptions.freshParams`: where each parameter's new values go (the old ones are only read). */
+  readonly paramsOut?: readonly Float32Array[];
   /** Each traced parameter's gradient (read only), same order. */
   readonly grads: readonly Float32Array[];
   /** The state tensors' values by leaf index (`Uint8Array` for bool leaves); written leaves in place. */
@@ -74,6 +76,8 @@ function literal(v: number): string {
 export interface RenderJsOptions {
   /** Compile element passes to WebAssembly SIMD (for tensors in a wasm memory): passes are collected here. */
   readonly wasm?: WasmPasses;
+  /** Write each parameter's new values to a separate array (`inputs.paramsOut`) instead of in place. */
+  readonly freshParams?: boolean;
 }
 
 export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Schedule = scheduleStep(step), options: RenderJsOptions = {}): string {
@@ -270,7 +274,7 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
   const simdPass = (name: string, k: number, pass: ElementPass, cutoffs: ReadonlyMap<number, string>) => {
     const wasm = options.wasm!;
     if (pass.reductions.some((r) => graph.node(r).op !== 'sum')) return undefined;
-    const stores: { array: string; node: number; add: boolean }[] = [];
+    const stores: { array: string; node: number; add: boolean; from?: string }[] = [];
     if (pass.final) {
       for (const [leaf, value] of step.writes) {
         const l = graph.leaves[leaf]!;
@@ -278,7 +282,7 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
         if (l.dtype !== 'float32') return undefined;
         stores.push({ array: `L${leaf}`, node: value.id, add: false });
       }
-      stores.push({ array: `P${k}`, node: step.params[k]!.update.id, add: true });
+      stores.push({ array: options.freshParams ? `Q${k}` : `P${k}`, node: step.params[k]!.update.id, add: true, from: `P${k}` });
     }
     const cuts = new Map<number, { base: number; cutoff: string }>();
     for (const id of cutoffs.keys()) cuts.set(id, { base: powThreshold(graph, id)!.base, cutoff: `c${id}` });
@@ -391,7 +395,7 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
             if (l.domain !== 'elem' || l.param !== ps.name) continue;
             body.push(l.dtype === 'bool' ? `L${leaf}[x] = ${ref(value.id)} !== 0 ? 1 : 0;` : `L${leaf}[x] = ${ref(value.id)};`);
           }
-          body.push(`P${k}[x] = n${k};`);
+          body.push(`${options.freshParams ? 'Q' : 'P'}${k}[x] = n${k};`);
         }
         dropUnused(body);
         return body;
@@ -468,10 +472,13 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
 
   const used = new Set<string>();
   const text = lines.join('\n');
-  for (const m of text.matchAll(/\b([PGL])(\d+)\b/g)) used.add(`${m[1]}${m[2]}`);
+  for (const m of text.matchAll(/\b([PQGL])(\d+)\b/g)) used.add(`${m[1]}${m[2]}`);
   const unpack = [...used]
     .sort()
-    .map((name) => `const ${name} = ${name[0] === 'P' ? 'inputs.params' : name[0] === 'G' ? 'inputs.grads' : 'inputs.leaves'}[${name.slice(1)}];`);
+    .map((name) => {
+      const source = { P: 'inputs.params', Q: 'inputs.paramsOut', G: 'inputs.grads', L: 'inputs.leaves' }[name[0] as 'P' | 'Q' | 'G' | 'L'];
+      return `const ${name} = ${source}[${name.slice(1)}];`;
+    });
   return [
     '"use strict";',
     'const F = Math.fround;',
@@ -544,12 +551,12 @@ const compiled = new Map<string, JsStep>();
  * With `memory` (the wasm backend's), element passes run as WebAssembly SIMD functions
  * that read and write the tensors in that memory.
  */
-export function compileJs(step: TracedStep, precision: JsPrecision, memory?: WebAssembly.Memory): JsStep {
-  const key = `${precision}:${memory ? 'simd' : 'js'}:${step.key}`;
+export function compileJs(step: TracedStep, precision: JsPrecision, memory?: WebAssembly.Memory, freshParams = false): JsStep {
+  const key = `${precision}:${memory ? 'simd' : 'js'}:${freshParams ? 'fresh' : 'inplace'}:${step.key}`;
   let fn = compiled.get(key);
   if (fn === undefined) {
     const wasm = memory ? new WasmPasses() : undefined;
-    const source = renderJs(step, precision, scheduleStep(step), wasm ? { wasm } : {});
+    const source = renderJs(step, precision, scheduleStep(step), { ...(wasm ? { wasm } : {}), freshParams });
     const kernels = wasm && memory ? wasm.instantiate(memory) : [];
     fn = new Function('K', source)(kernels) as JsStep;
     if (compiled.size > 256) compiled.clear();

@@ -28,8 +28,8 @@ export interface WasmPassSpec {
   readonly nodes: readonly number[];
   /** `sum` reductions of element values accumulated by this pass. */
   readonly sums: readonly number[];
-  /** Stores after each element's values: array name and the node stored (`add` true: `array += node`). */
-  readonly stores: readonly { readonly array: string; readonly node: number; readonly add: boolean }[];
+  /** Stores after each element's values: array name and the node stored (`add` true: `array = from + node`, `from` the array itself unless given). */
+  readonly stores: readonly { readonly array: string; readonly node: number; readonly add: boolean; readonly from?: string }[];
   /** Threshold tests rendered as `base >= cutoff` (node id -> base id and the cutoff's JavaScript name). */
   readonly cutoffs: ReadonlyMap<number, { readonly base: number; readonly cutoff: string }>;
   /** The JavaScript reference of a value that is not per element (a step or parameter value). */
@@ -146,6 +146,7 @@ export class WasmPasses {
     }
     for (const s of spec.stores) {
       arrayIndex(s.array);
+      if (s.add && s.from !== undefined) arrayIndex(s.from);
       noteArg(s.node);
     }
     for (const r of spec.sums) noteArg((graph.node(r) as { args: readonly number[] }).args[0]!);
@@ -289,7 +290,7 @@ export class WasmPasses {
       get(X);
       code.push(0x6a);
       if (s.add) {
-        load(s.array);
+        load(s.from ?? s.array);
         value(s.node);
         code.push(...simd(SIMD_BINARY.add!));
       } else {

@@ -18,6 +18,12 @@ export interface TypedArrayMemory {
    * SIMD functions over it (the wasm backend); undefined for JavaScript loops only.
    */
   simdMemory?(): WebAssembly.Memory | undefined;
+  /**
+   * Whether parameters get new storage every step (the pass reads the old values and writes
+   * the new ones elsewhere; the variable is then assigned the new storage) instead of being
+   * written in place: for backends that cache derived data by storage (see `wasmMemory`).
+   */
+  readonly freshParameters?: boolean;
 }
 
 /**
@@ -32,6 +38,8 @@ export interface StepMemory {
   writable(t: Tensor): Tensor;
   /** The values of a tensor (a view: valid until the next allocation). */
   values(t: Tensor): Float32Array | Uint8Array;
+  /** New storage of `v`'s shape and dtype, not initialised (for `freshParameters`). */
+  allocate?(v: Variable): Tensor;
 }
 
 /** Options of {@link createTypedArrayTarget}. */
@@ -73,7 +81,8 @@ export function createTypedArrayTarget(memory: TypedArrayMemory, options: TypedA
 }
 
 function runTypedArrayStep(step: TracedStep, memory: TypedArrayMemory, precision: JsPrecision, options: FusionRunOptions): FusionRunResult {
-  const fn = compileJs(step, precision, memory.simdMemory?.());
+  const fresh = memory.freshParameters === true;
+  const fn = compileJs(step, precision, memory.simdMemory?.(), fresh);
   const { graph } = step;
   const lossTensor = isTensor(step.loss) ? step.loss : undefined;
   const mem = memory.begin([...step.params.map((p) => p.grad), ...(lossTensor ? [lossTensor] : [])]);
@@ -97,7 +106,8 @@ function runTypedArrayStep(step: TracedStep, memory: TypedArrayMemory, precision
     return { state: step.state, signals: signals as Partial<Signals>, finite: false };
   }
   // First everything that may allocate, then the views.
-  for (const p of step.params) mem.exclusive(p.variable);
+  const outputs = fresh ? step.params.map((p) => mem.allocate!(p.variable)) : [];
+  if (!fresh) for (const p of step.params) mem.exclusive(p.variable);
   const replaced = new Map<number, Tensor>();
   const tensors = step.leafTensors.map((t, i) => {
     if (!step.writes.has(i)) return graph.leaves[i]!.domain === undefined ? undefined : t;
@@ -106,10 +116,17 @@ function runTypedArrayStep(step: TracedStep, memory: TypedArrayMemory, precision
     return w;
   });
   const params = step.params.map((p) => mem.values(p.variable) as Float32Array);
+  const paramsOut = outputs.map((t) => mem.values(t) as Float32Array);
   const grads = step.params.map((p) => mem.values(p.grad) as Float32Array);
   const leaves = tensors.map((t) => (t === undefined ? undefined : mem.values(t)));
   const signalValues = new Float64Array(step.signals.length);
-  fn({ params, grads, leaves, loss, uniforms: graph.uniforms, signals: signalValues });
+  fn({ params, ...(fresh ? { paramsOut } : {}), grads, leaves, loss, uniforms: graph.uniforms, signals: signalValues });
+  if (fresh) {
+    step.params.forEach((p, i) => {
+      p.variable.assign(outputs[i]!); // the old storage is released with its last reference
+      outputs[i]!.dispose();
+    });
+  }
   const tensorOf = (leaf: number, old: Tensor) => replaced.get(leaf) ?? old;
   const signals: Record<string, Tensor> = {};
   step.signals.forEach((s, i) => {

@@ -5,6 +5,7 @@ import type { TypedArrayMemory } from './typed-array-target.js';
 /** The parts of tfjs-backend-wasm's `BackendWasm` this memory uses. */
 interface WasmBackend {
   wasm?: { asm?: { memory?: unknown } };
+  write(values: null, shape: number[], dtype: 'float32'): object;
   dataIdMap: { has(dataId: object): boolean; get(dataId: object): { dtype: string } | undefined };
   refCount(dataId: object): number;
   typedArrayFromHeap(info: { shape: number[]; dtype: string; dataId: object }): Float32Array | Uint8Array | Int32Array;
@@ -28,12 +29,17 @@ function findWasmBackend(): WasmBackend | undefined {
  * any allocation, since the heap's buffer is replaced when it grows). Storage is written in
  * place when the backend's reference count says nothing else shares it (wasm copies on
  * `tf.tensor(array)` and `slice`, so the count is the whole story); otherwise it is copied
- * once, and the copy is written from then on. Parameters get fresh storage every step (see
- * `exclusive`).
+ * once, and the copy is written from then on. Parameters get new storage every step (see
+ * `freshParameters`).
  */
 export function wasmMemory(options: { simd?: boolean } = {}): TypedArrayMemory {
   const simd = options.simd ?? true;
   return {
+    // tfjs-backend-wasm's matrix products cache XNNPACK operators with the weights packed,
+    // keyed by the weights' storage: a parameter written in place would be read stale by
+    // the next forward pass. So parameters get new storage every step (written by the pass
+    // itself, no copy); the old storage goes with the variable's assign, its operator with it.
+    freshParameters: true,
     simdMemory() {
       if (!simd || !SIMD_SUPPORTED) return undefined;
       const memory = findWasmBackend()?.wasm?.asm?.memory;
@@ -57,14 +63,19 @@ export function wasmMemory(options: { simd?: boolean } = {}): TypedArrayMemory {
       const copyOf = (t: Tensor): Tensor => tf.tensor(backend.typedArrayFromHeap(t).slice(), t.shape, t.dtype);
       return {
         exclusive(v: Variable) {
-          // Always a fresh storage for a parameter: tfjs-backend-wasm's matrix products cache
-          // XNNPACK operators with the weights packed, keyed by the weights' storage, so a
-          // parameter written in place would be read stale by the next forward pass. The old
-          // storage is released by the assign (and its cached operator with it).
-          const fresh = copyOf(v);
-          v.assign(fresh);
-          fresh.dispose();
+          if (!exclusive(v.dataId)) {
+            const fresh = copyOf(v);
+            v.assign(fresh);
+            fresh.dispose();
+          }
           claimed.add(v.dataId);
+        },
+        allocate(v: Variable) {
+          // malloc'd heap storage, not initialised: the pass writes every element
+          const dataId = backend.write(null, [...v.shape], 'float32');
+          const t = tf.engine().makeTensorFromDataId(dataId, [...v.shape], 'float32', backend as unknown as tf.KernelBackend);
+          claimed.add(t.dataId);
+          return t;
         },
         writable(t: Tensor) {
           const out = exclusive(t.dataId) ? t : copyOf(t);
