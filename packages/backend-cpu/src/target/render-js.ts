@@ -94,16 +94,10 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
   // column index `j`, element index `x` and window slot `t` are in scope as needed).
   const ref = (id: number): string => {
     const node = graph.node(id);
-    switch (node.op) {
-      case 'const':
-        return literal(node.value);
-      case 'grad':
-        return `G${paramIndex.get(node.param!)}[x]`;
-      case 'param':
-        return `P${paramIndex.get(node.param!)}[x]`;
-      case 'leaf':
-        return leafRef(node);
-    }
+    // an element input is loaded once per element, into a local (see `load`)
+    if (node.domain === 'elem' && (node.op === 'grad' || node.op === 'param' || node.op === 'leaf')) return `e${id}`;
+    if (node.op === 'const') return literal(node.value);
+    if (node.op === 'leaf') return leafRef(node);
     switch (node.domain) {
       case 'step':
       case 'param':
@@ -117,6 +111,11 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
       case 'elem':
         return `e${id}`;
     }
+  };
+  const load = (node: Node): string => {
+    if (node.op === 'grad') return `G${paramIndex.get(node.param!)}[x]`;
+    if (node.op === 'param') return `P${paramIndex.get(node.param!)}[x]`;
+    return leafRef(node as Node & { op: 'leaf' });
   };
   const leafRef = (node: Node & { op: 'leaf' }): string => {
     const L = `L${node.leaf}`;
@@ -377,8 +376,9 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
         const body: string[] = [];
         for (const id of pass.nodes) {
           const node = graph.node(id);
-          if (isInput(node)) continue;
-          body.push(`const e${id} = ${cutoffs.get(id) ?? expr(node, rounding)};`);
+          // each input element is read once (V8 does not merge repeated typed-array loads)
+          if (node.op === 'grad' || node.op === 'param' || node.op === 'leaf') body.push(`const e${id} = ${load(node)};`);
+          else if (!isInput(node)) body.push(`const e${id} = ${cutoffs.get(id) ?? expr(node, rounding)};`);
         }
         for (const r of pass.reductions) {
           const node = graph.node(r);
