@@ -56,6 +56,7 @@ export {
 export {
   combineFusion,
   fusionBlocker,
+  innerForm,
   isFusionForm,
   type Fusion,
   type FusionContext,

@@ -1,5 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { combineFusion, fx, type GradientTransformation, type StateValue, type Sym } from '@emosens/core';
+import { combineFusion, composedUpdate, fx, innerForm, type FusionForm, type GradientTransformation, type StateValue, type Sym } from '@emosens/core';
 
 /**
  * Cautious (Liang et al., "Cautious Optimizers", arXiv 2411.16085): zero the update
@@ -19,41 +18,29 @@ import { combineFusion, fx, type GradientTransformation, type StateValue, type S
  * ```
  */
 export function cautious<S extends StateValue>(inner: GradientTransformation<S>): GradientTransformation<S> {
-  return {
-    name: `cautious(${inner.name})`,
-    init: (params) => inner.init(params),
+  const name = `cautious(${inner.name})`;
+  // The math, once, around the inner block's form (its fused form, or its tensors when it has none).
+  const form = (innerF: FusionForm): FusionForm => ({
     update(updates, state, params, context) {
-      const r = inner.update(updates, state, params, context);
-      const out: Record<string, tf.Tensor> = {};
+      const r = innerF.update(updates, state, params, context);
+      const out: Record<string, Sym> = {};
       for (const [key, u] of Object.entries(r.updates)) {
         const g = updates[key];
-        // An empty update stays empty (tfjs-backend-webgpu's `sum` of an empty tensor throws).
-        if (g === undefined || u.size === 0) {
+        if (g === undefined) {
           out[key] = u;
           continue;
         }
-        const mask = tf.cast(tf.greater(tf.mul(u, g), 0), 'float32');
-        const scale = tf.div(mask.size, tf.add(tf.sum(mask), 1));
-        out[key] = tf.mul(tf.mul(u, mask), scale);
+        const mask = fx.gt(fx.mul(u, g), 0);
+        const scale = fx.div(fx.size(g), fx.add(fx.sum(mask), 1));
+        out[key] = fx.mul(fx.mul(u, mask), scale);
       }
       return { updates: out, state: r.state };
     },
-    fusion: combineFusion([inner], ([form]) => ({
-      update(updates, state, params, context) {
-        const r = form!.update(updates, state, params, context);
-        const out: Record<string, Sym> = {};
-        for (const [key, u] of Object.entries(r.updates)) {
-          const g = updates[key];
-          if (g === undefined) {
-            out[key] = u;
-            continue;
-          }
-          const mask = fx.gt(fx.mul(u, g), 0);
-          const scale = fx.div(fx.size(g), fx.add(fx.sum(mask), 1));
-          out[key] = fx.mul(fx.mul(u, mask), scale);
-        }
-        return { updates: out, state: r.state };
-      },
-    })),
+  });
+  return {
+    name,
+    init: (params) => inner.init(params),
+    update: composedUpdate(name, form(innerForm(inner))),
+    fusion: combineFusion([inner], ([f]) => form(f!)),
   };
 }

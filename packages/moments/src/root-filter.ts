@@ -1,13 +1,11 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { check, combineFusion, EmosensError, fx, type GradientTransformation, type StateValue, type Sym } from '@emosens/core';
+import { check, combineFusion, composedUpdate, EmosensError, fx, innerForm, type FusionForm, type GradientTransformation, type StateValue, type Sym } from '@emosens/core';
 import type {} from '@emosens/emotion'; // declares the `emotion` signal read below
-import type { Tensor } from '@tensorflow/tfjs-core';
-import { factoredStatistics, factoredStatisticsSym, outerProduct } from './moment-math.js';
+import { factoredStatisticsSym } from './moment-math.js';
 
 /** Which statistic of the gradient the filter takes the root of. */
 export type RootFilterStatistic = 'abs' | 'square' | 'factored';
 
-/** Options of {@link rootFiltered} and {@link rootFilterMask}. */
+/** Options of {@link rootFiltered}. */
 export interface RootFilterOptions {
   /**
    * `'abs'`: `|g|^(1/root)` per entry (EmoSens, EmoCats). `'square'`: `(g^2)^(1/root)` per
@@ -23,35 +21,6 @@ export interface RootFilterOptions {
   readonly inclusive?: boolean;
   /** Added to the factored statistics. Default 1e-8. */
   readonly eps?: number;
-}
-
-/** The filter threshold at emotion scalar `s`: `base * (1 + |s|)`. */
-export function filterThreshold(emotion: tf.Scalar, base = 1e-4): tf.Scalar {
-  return tf.mul(tf.add(tf.abs(emotion), 1), base);
-}
-
-/**
- * The 0/1 mask of the root filter for one gradient (float32, the gradient's shape).
- * See {@link rootFiltered}.
- */
-export function rootFilterMask(g: Tensor, threshold: tf.Scalar, options: RootFilterOptions = {}): Tensor {
-  const statistic = options.statistic ?? 'abs';
-  const power = 1 / (options.root ?? 3);
-  const inclusive = options.inclusive ?? statistic === 'abs';
-  const pass = (x: Tensor) => tf.cast(inclusive ? tf.greaterEqual(x, threshold) : tf.greater(x, threshold), 'float32');
-  switch (statistic) {
-    case 'abs':
-      return pass(tf.pow(tf.abs(g), power));
-    case 'square':
-      return pass(tf.pow(tf.square(g), power));
-    case 'factored': {
-      if (g.rank < 2) {
-        throw new EmosensError('INVALID_OPTION', `rootFiltered: the 'factored' statistic needs rank >= 2, got rank ${g.rank}.`);
-      }
-      const { r, c } = factoredStatistics(g, options.eps ?? 1e-8);
-      return outerProduct(pass(tf.pow(r, power)) as tf.Tensor1D, pass(tf.pow(c, power)));
-    }
-  }
 }
 
 /**
@@ -87,34 +56,33 @@ export function rootFiltered<S extends StateValue>(
   const eps = check.number('rootFiltered', 'eps', options.eps ?? 1e-8, { min: 0 });
   const maskOptions = { statistic, root, inclusive, eps };
 
+  // The math, once, around the inner block's form (its fused form, or its tensors when it has none).
+  const form = (innerF: FusionForm): FusionForm => ({
+    update(updates, state, params, context) {
+      const threshold = fx.mul(fx.add(fx.abs(context.read('emotion', name)), 1), base);
+      const masks: Record<string, Sym> = {};
+      for (const [key, g] of Object.entries(updates)) {
+        if (statistic === 'factored' && fx.rank(key) < 2) {
+          throw new EmosensError('INVALID_OPTION', `rootFiltered: the 'factored' statistic needs rank >= 2, got rank ${fx.rank(key)} for '${key}'.`);
+        }
+        masks[key] = rootFilterMask(g, threshold, maskOptions);
+      }
+      const r = innerF.update(updates, state, params, context);
+      const out: Record<string, Sym> = {};
+      for (const [key, u] of Object.entries(r.updates)) out[key] = masks[key] ? fx.mul(u, masks[key]) : u;
+      return { updates: out, state: r.state };
+    },
+  });
   return {
     name,
     init: (params) => inner.init(params),
-    update(updates, state, params, context) {
-      const threshold = filterThreshold(context.read('emotion', name), base);
-      const masks: Record<string, Tensor> = {};
-      for (const [key, g] of Object.entries(updates)) masks[key] = rootFilterMask(g, threshold, maskOptions);
-      const r = inner.update(updates, state, params, context);
-      const out: Record<string, Tensor> = {};
-      for (const [key, u] of Object.entries(r.updates)) out[key] = masks[key] ? tf.mul(u, masks[key]) : u;
-      return { updates: out, state: r.state };
-    },
-    fusion: combineFusion([inner], ([form]) => ({
-      update(updates, state, params, context) {
-        const threshold = fx.mul(fx.add(fx.abs(context.read('emotion', name)), 1), base);
-        const masks: Record<string, Sym> = {};
-        for (const [key, g] of Object.entries(updates)) masks[key] = rootFilterMaskSym(g, threshold, maskOptions);
-        const r = form!.update(updates, state, params, context);
-        const out: Record<string, Sym> = {};
-        for (const [key, u] of Object.entries(r.updates)) out[key] = masks[key] ? fx.mul(u, masks[key]) : u;
-        return { updates: out, state: r.state };
-      },
-    })),
+    update: composedUpdate(name, form(innerForm(inner))),
+    fusion: combineFusion([inner], ([f]) => form(f!)),
   };
 }
 
-/** {@link rootFilterMask} over symbolic values (the fused form). */
-function rootFilterMaskSym(g: Sym, threshold: Sym, options: Required<Omit<RootFilterOptions, 'base'>>): Sym {
+/** The 0/1 mask of the root filter for one gradient: `pass(root(statistic(g)))` (see {@link rootFiltered}). */
+function rootFilterMask(g: Sym, threshold: Sym, options: Required<Omit<RootFilterOptions, 'base'>>): Sym {
   const power = 1 / options.root;
   const pass = (x: Sym) => (options.inclusive ? fx.ge(x, threshold) : fx.gt(x, threshold));
   switch (options.statistic) {

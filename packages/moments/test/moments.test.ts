@@ -1,11 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { chain, createStepContext, type GradientTransformation, type StateValue } from '@emosens/core';
+import { chain, createStepContext, identity, stateless, type GradientTransformation, type StateValue } from '@emosens/core';
 import { fixedEmotion } from '@emosens/emotion';
 import { describe, expect, it } from 'vitest';
 import {
-  factoredStatistics,
-  filterThreshold,
-  rootFilterMask,
   rootFiltered,
   scaleByAdam,
   scaleByFactoredRms,
@@ -68,9 +65,10 @@ describe('scaleByFactoredRms', () => {
     const s = scaleByFactoredRms().init(p);
     expect(s.k!.row.shape).toEqual([3]);
     expect(s.k!.col.shape).toEqual([2, 4]);
-    const { r, c } = factoredStatistics(tf.ones([3, 2, 4]), 0);
-    expect(v(r)).toEqual([1, 1, 1]);
-    expect(c.shape).toEqual([2, 4]);
+    // g = 1 everywhere: r = c = 1 + eps, so the moments after one step are (1 - 0.9) * sqrt(1 + eps)
+    const r = once(scaleByFactoredRms(), p, { k: tf.ones([3, 2, 4]) });
+    expect(v(r.state.k!.row)).toEqual([0.1, 0.1, 0.1].map((x) => expect.closeTo(x, 6)));
+    expect(r.state.k!.col.shape).toEqual([2, 4]);
   });
   it('refuses vectors, naming the parameter', () => {
     expect(() => scaleByFactoredRms().init({ b: tf.zeros([3]) })).toThrowError(/parameter 'b' has rank 1/);
@@ -89,25 +87,43 @@ describe('scaleByLionMoment', () => {
 describe('root filter (the emotion filter)', () => {
   // |g|^(1/3): 1e-14 -> 2.15e-5, 3e-12 -> 1.44e-4, 1e-6 -> 1e-2, 0.5 -> 0.79
   const g = tf.tensor([1e-14, 3e-12, 1e-6, 0.5]);
+  /** Which entries of `grad` the filter keeps at emotion `s` (the inner block passes updates through). */
+  const kept = (grad: tf.Tensor, s: number, options: Parameters<typeof rootFiltered>[1] = {}) => {
+    const p = { x: tf.zerosLike(grad) };
+    const t = chain(fixedEmotion(s), rootFiltered(identity(), options));
+    const r = t.update({ x: grad }, t.init(p), p, createStepContext());
+    return v(r.updates.x).map((u) => (u !== 0 ? 1 : 0));
+  };
   it('threshold = 1e-4 * (1 + |s|)', () => {
-    expect(v(filterThreshold(tf.scalar(-0.5)))[0]).toBeCloseTo(1.5e-4, 10);
+    // |g|^(1/3) = 1.2e-4: above 1e-4 (s = 0), below 1.5e-4 (s = -0.5)
+    const edge = tf.tensor([1.2e-4 ** 3]);
+    expect(kept(edge, 0)).toEqual([1]);
+    expect(kept(edge, -0.5)).toEqual([0]);
   });
   it("'abs': keeps |g|^(1/3) >= threshold; a large |s| masks more", () => {
-    expect(v(rootFilterMask(g, filterThreshold(tf.scalar(0))))).toEqual([0, 1, 1, 1]);
-    expect(v(rootFilterMask(g, filterThreshold(tf.scalar(0.9))))).toEqual([0, 0, 1, 1]);
+    expect(kept(g, 0)).toEqual([0, 1, 1, 1]);
+    expect(kept(g, 0.9)).toEqual([0, 0, 1, 1]);
   });
   it("'square': (g^2)^(1/3) > threshold, strict", () => {
     // (g^2)^(1/3) = |g|^(2/3): 3e-12 -> 2.1e-8 (masked), 1e-5 -> 4.6e-4 (kept)
-    expect(v(rootFilterMask(tf.tensor([3e-12, 1e-5]), filterThreshold(tf.scalar(0)), { statistic: 'square' }))).toEqual([0, 1]);
+    expect(kept(tf.tensor([3e-12, 1e-5]), 0, { statistic: 'square' })).toEqual([0, 1]);
   });
   it("'factored': an entry passes when its row and its column both pass", () => {
     // g = [[1, 1], [1e-14, 1e-14]] with eps 0: r = [1, 1e-28] -> row 1 fails; c = [0.5, 0.5] -> both pass
     const g2 = tf.tensor([[1, 1], [1e-14, 1e-14]]);
-    const m = rootFilterMask(g2, filterThreshold(tf.scalar(0)), { statistic: 'factored', eps: 0 });
-    expect(v(m)).toEqual([1, 1, 0, 0]);
+    expect(kept(g2, 0, { statistic: 'factored', eps: 0 })).toEqual([1, 1, 0, 0]);
     // With the reference's eps 1e-8 added to r and c, every root is at least (1e-8)^(1/3) = 2.2e-3,
     // above any threshold (at most 2e-4): the factored mask of EmoAiry keeps every entry.
-    expect(v(rootFilterMask(g2, filterThreshold(tf.scalar(0.99)), { statistic: 'factored' }))).toEqual([1, 1, 1, 1]);
+    expect(kept(g2, 0.99, { statistic: 'factored' })).toEqual([1, 1, 1, 1]);
+    expect(() => kept(g, 0, { statistic: 'factored' })).toThrowError(/'factored' statistic needs rank >= 2, got rank 1 for 'x'/);
+  });
+  it('wraps a block without a fused form too (its tensors, the same mask)', () => {
+    const double = stateless('double', (u) => tf.mul(u, 2)); // composed only
+    const p = { x: tf.zeros([4]) };
+    const t = chain(fixedEmotion(0), rootFiltered(double));
+    expect(t.fusion).toEqual({ blocked: "block 'double' has no fused form (stateless() was given no fused function)" });
+    const r = t.update({ x: g }, t.init(p), p, createStepContext());
+    expect(v(r.updates.x)).toEqual([0, 6e-12, 2e-6, 1].map((x) => expect.closeTo(x, 12)));
   });
   it('masks the inner output, from the incoming gradient, and keeps the inner state whole', () => {
     const p = { x: tf.zeros([4]) };

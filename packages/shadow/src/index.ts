@@ -1,2 +1,2 @@
 /// <reference types="@emosens/emotion" preserve="true" />
-export { shadowRatio, withShadow, type ShadowOptions, type ShadowSlot, type ShadowState } from './with-shadow.js';
+export { withShadow, type ShadowOptions, type ShadowSlot, type ShadowState } from './with-shadow.js';

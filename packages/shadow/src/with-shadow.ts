@@ -2,7 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   check,
   combineFusion,
+  composedUpdate,
   fx,
+  innerForm,
+  type FusionForm,
   initPerParameter,
   type LeafRef,
   type Sym,
@@ -32,18 +35,6 @@ export type ShadowState<S extends StateValue> = {
   readonly inner: S;
   readonly shadow: PerParameter<ShadowSlot>;
 };
-
-/**
- * The blend ratio of the shadow system at emotion scalar `s`, as the reference writes it:
- * `|s| > 0.6: 0.6 + (|s| - 0.6) / 0.4 * 0.4`; `|s| > 0.1: 0.1 + (|s| - 0.1) / 0.5 * 0.5`; else 0.
- * (Both pieces equal `|s|`, so the ratio is `|s|` above 0.1 and 0 below.)
- */
-export function shadowRatio(emotion: tf.Scalar): tf.Scalar {
-  const a = tf.abs(emotion);
-  const high = tf.add(tf.mul(tf.div(tf.sub(a, 0.6), 0.4), 0.4), 0.6);
-  const mid = tf.add(tf.mul(tf.div(tf.sub(a, 0.1), 0.5), 0.5), 0.1);
-  return tf.where(tf.greater(a, 0.6), high, tf.where(tf.greater(a, 0.1), mid, tf.zerosLike(a))) as tf.Scalar;
-}
 
 /**
  * The shadow system (off by default in the Emo optimizers): when the loss jumps, pull
@@ -79,70 +70,44 @@ export function withShadow<S extends StateValue>(
   const name = `withShadow(${inner.name})`;
   const follow = check.number('withShadow', 'follow', options.follow ?? 0.05, { min: 0, max: 1 });
 
+  // The math, once, around the inner block's form (its fused form, or its tensors when it has none).
+  const form = (innerF: FusionForm): FusionForm => ({
+    update(updates, state, params, context) {
+      const s = state as { inner: SymTree; shadow: Record<string, { value: LeafRef; taken: LeafRef } | { value: Sym; taken: Sym }> };
+      const ratio = shadowRatioSym(context.read('emotion', name));
+      const active = fx.gt(ratio, 0);
+      const blendedParams: Record<string, Sym> = { ...params };
+      const shadow = { ...s.shadow };
+      for (const key of Object.keys(updates)) {
+        const p = params[key]!;
+        const slot = s.shadow[key] as { value: LeafRef; taken: LeafRef };
+        const value = fx.elem(slot.value, key);
+        const taken = fx.paramScalar(slot.taken, key);
+        const blendWeight = fx.mul(fx.mul(active, taken), ratio);
+        const blended = fx.add(fx.mul(p, fx.sub(1, blendWeight)), fx.mul(value, blendWeight));
+        const followed = fx.add(value, fx.mul(fx.sub(blended, value), follow));
+        const takeNow = fx.mul(active, fx.sub(1, taken));
+        const keepOld = fx.sub(1, active);
+        const followNow = fx.mul(active, taken);
+        blendedParams[key] = blended;
+        shadow[key] = {
+          value: fx.add(fx.add(fx.mul(p, takeNow), fx.mul(value, keepOld)), fx.mul(followed, followNow)),
+          taken: fx.max(taken, active),
+        };
+      }
+      const r = innerF.update(updates, s.inner, blendedParams, context);
+      const out: Record<string, Sym> = {};
+      for (const [key, u] of Object.entries(r.updates)) out[key] = fx.add(fx.sub(blendedParams[key]!, params[key]!), u);
+      return { updates: out, state: { inner: r.state, shadow } };
+    },
+  });
   return {
     name,
     init: (params) => ({
       inner: inner.init(params),
       shadow: initPerParameter(params, (p) => ({ value: tf.zerosLike(p), taken: tf.scalar(0) })),
     }),
-    update(updates, state, params, context) {
-      const ratio = shadowRatio(context.read('emotion', name));
-      const active = tf.cast(tf.greater(ratio, 0), 'float32');
-      const blendedParams: Record<string, tf.Tensor> = { ...params };
-      const shadow: Record<string, ShadowSlot> = { ...state.shadow };
-      for (const key of Object.keys(updates)) {
-        const p = params[key]!;
-        const slot = state.shadow[key]!;
-        // Every branch is arithmetic with 0/1 scalar weights, so it stays on the device
-        // (a `where` on a scalar condition would broadcast with Tile, which reads back on cpu).
-        // blend only when active and already taken (weight 0 leaves p exactly as it is)
-        const blendWeight = tf.mul(tf.mul(active, slot.taken), ratio);
-        const blended = tf.add(tf.mul(p, tf.sub(1, blendWeight)), tf.mul(slot.value, blendWeight));
-        const followed = tf.add(slot.value, tf.mul(tf.sub(blended, slot.value), follow));
-        // exactly one of these is 1: take the copy now, keep the old shadow, or follow
-        const takeNow = tf.mul(active, tf.sub(1, slot.taken));
-        const keepOld = tf.sub(1, active);
-        const followNow = tf.mul(active, slot.taken);
-        const value = tf.addN([tf.mul(p, takeNow), tf.mul(slot.value, keepOld), tf.mul(followed, followNow)]);
-        blendedParams[key] = blended;
-        shadow[key] = { value, taken: tf.maximum(slot.taken, active) as tf.Scalar };
-      }
-      const r = inner.update(updates, state.inner, blendedParams, context);
-      const out: Record<string, tf.Tensor> = {};
-      for (const [key, u] of Object.entries(r.updates)) {
-        out[key] = tf.add(tf.sub(blendedParams[key]!, params[key]!), u);
-      }
-      return { updates: out, state: { inner: r.state, shadow } };
-    },
-    fusion: combineFusion([inner], ([form]) => ({
-      update(updates, state, params, context) {
-        const s = state as { inner: SymTree; shadow: Record<string, { value: LeafRef; taken: LeafRef } | { value: Sym; taken: Sym }> };
-        const ratio = shadowRatioSym(context.read('emotion', name));
-        const active = fx.gt(ratio, 0);
-        const blendedParams: Record<string, Sym> = { ...params };
-        const shadow = { ...s.shadow };
-        for (const key of Object.keys(updates)) {
-          const p = params[key]!;
-          const slot = s.shadow[key] as { value: LeafRef; taken: LeafRef };
-          const value = fx.elem(slot.value, key);
-          const taken = fx.paramScalar(slot.taken, key);
-          const blendWeight = fx.mul(fx.mul(active, taken), ratio);
-          const blended = fx.add(fx.mul(p, fx.sub(1, blendWeight)), fx.mul(value, blendWeight));
-          const followed = fx.add(value, fx.mul(fx.sub(blended, value), follow));
-          const takeNow = fx.mul(active, fx.sub(1, taken));
-          const keepOld = fx.sub(1, active);
-          const followNow = fx.mul(active, taken);
-          blendedParams[key] = blended;
-          shadow[key] = {
-            value: fx.add(fx.add(fx.mul(p, takeNow), fx.mul(value, keepOld)), fx.mul(followed, followNow)),
-            taken: fx.max(taken, active),
-          };
-        }
-        const r = form!.update(updates, s.inner, blendedParams, context);
-        const out: Record<string, Sym> = {};
-        for (const [key, u] of Object.entries(r.updates)) out[key] = fx.add(fx.sub(blendedParams[key]!, params[key]!), u);
-        return { updates: out, state: { inner: r.state, shadow } };
-      },
-    })),
+    update: composedUpdate(name, form(innerForm(inner))),
+    fusion: combineFusion([inner], ([f]) => form(f!)),
   };
 }

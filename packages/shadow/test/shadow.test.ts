@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { chain, createStepContext, identity, stateless, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
 import { fixedEmotion } from '@emosens/emotion';
 import { describe, expect, it } from 'vitest';
-import { shadowRatio, withShadow } from '../src/index.js';
+import { withShadow } from '../src/index.js';
 
 const v = (t: tf.Tensor | undefined) => Array.from(t!.dataSync());
 /** An inner step that always moves every parameter by -1 (so blending is visible). */
@@ -12,9 +12,18 @@ function stepAt<S extends StateValue>(t: GradientTransformation<S>, state: S, pa
   return t.update({ w: tf.zeros([2]) }, state, params, createStepContext());
 }
 
-describe('shadowRatio', () => {
+describe('the shadow ratio', () => {
   it('is 0 up to |s| = 0.1, then |s| (both pieces of the reference formula)', () => {
-    const at = (s: number) => v(shadowRatio(tf.scalar(s)))[0]!;
+    // p = 0; step 1 takes the copy (shadow 0) and moves p to -1; step 2 blends
+    // p' = (1 - r) (-1) + r 0 and moves by -1 again: p = -(1 - r) - 1, so r = p + 2.
+    const at = (s: number) => {
+      const opt = statefulOptimizer(chain(fixedEmotion(s), withShadow(minusOne)), { w: tf.tensor([0]) });
+      opt.step({ w: tf.zeros([1]) });
+      opt.step({ w: tf.zeros([1]) });
+      const r = v(opt.params.w)[0]! + 2;
+      opt.dispose();
+      return r;
+    };
     expect(at(0.05)).toBe(0);
     expect(at(0.1)).toBe(0);
     expect(at(0.3)).toBeCloseTo(0.3, 6); // 0.1 + (0.3 - 0.1) / 0.5 * 0.5

@@ -32,6 +32,10 @@ export function composedUpdate<S extends StateValue>(name: string, form: FusionF
   };
 }
 
+/** Marks the state a wrapped block returned on tensors (passed through as it is). */
+const OPAQUE = Symbol('opaque state');
+const isOpaque = (t: unknown): t is { [OPAQUE]: StateValue } => typeof t === 'object' && t !== null && OPAQUE in t;
+
 function run(graph: Graph, name: string, form: FusionForm, updates: Updates, state: StateValue, params: Params, context: StepContext): UpdateResult<StateValue> {
   const paramSyms: Record<string, Sym> = {};
   for (const [key, p] of Object.entries(params)) {
@@ -62,6 +66,17 @@ function run(graph: Graph, name: string, form: FusionForm, updates: Updates, sta
 
   let loss: Tensor | undefined;
   const inputs: Tensor[] = [];
+  const values = new Map<number, Tensor | number>();
+  const bindings = () => ({ grads: updates, params, leaves, ...(loss ? { loss } : {}), inputs });
+  const tensorOf = (s: Sym, fixed: readonly number[], dtype: 'float32' | 'bool'): Tensor => {
+    const shape = [...fixed];
+    if (!values.has(s.id)) evaluateGraph(graph, bindings(), [s.id], values);
+    const v = values.get(s.id)!;
+    let t = typeof v === 'number' ? tf.scalar(v) : v;
+    if (t.shape.join() !== shape.join()) t = t.size === tf.util.sizeFromShape(shape) ? tf.reshape(t, shape) : tf.mul(t, tf.ones(shape));
+    return dtype === 'bool' ? tf.cast(t, 'bool') : t;
+  };
+  const shapeOf = (key: string) => (params[key] ?? updates[key]!).shape;
   const read = new Map<string, Sym>();
   const published: { name: SignalName; value: Sym; dtype: 'float32' | 'bool'; block: string }[] = [];
   const fusionContext: FusionContext = {
@@ -84,33 +99,49 @@ function run(graph: Graph, name: string, form: FusionForm, updates: Updates, sta
     },
     has: (signal) => read.has(signal) || context.has(signal),
     parameter: (key) => params[key]!,
+    // a wrapped block without a fused form runs on tensors of the values so far
+    eager(transform, innerUpdates, innerState, innerParams) {
+      const u: Record<string, Tensor> = {};
+      for (const [key, sym] of Object.entries(innerUpdates)) u[key] = tensorOf(sym, shapeOf(key), 'float32');
+      const p: Record<string, Tensor> = {};
+      for (const [key, sym] of Object.entries(innerParams)) p[key] = tensorOf(sym, shapeOf(key), 'float32');
+      const unsym = (t: SymTree): StateValue => {
+        if (isLeafRef(t)) return leaves[t.leaf]!;
+        if (isSym(t)) throw new Error(`${name}: a wrapped block was handed a state value that is not a tensor yet`);
+        if (Array.isArray(t)) return t.map(unsym);
+        if (typeof t === 'object' && t !== null) return Object.fromEntries(Object.entries(t).map(([k, x]) => [k, unsym(x)]));
+        return t as StateValue;
+      };
+      const r = transform.update(u, unsym(innerState), p, context);
+      const out: Record<string, Sym> = {};
+      for (const [key, t] of Object.entries(r.updates)) {
+        inputs.push(t);
+        out[key] = graph.add({ op: 'input', slot: inputs.length - 1 }, 'elem', key);
+      }
+      return { updates: out, state: { [OPAQUE]: r.state } as unknown as SymTree };
+    },
   };
 
   const result = form.update(gradSyms, symState, paramSyms, fusionContext);
 
   const roots: number[] = [...Object.values(result.updates).map((s) => s.id), ...published.map((p) => p.value.id)];
   const collect = (t: SymTree): void => {
+    if (isOpaque(t)) return;
     if (isSym(t)) roots.push(t.id);
     else if (Array.isArray(t)) t.forEach(collect);
     else if (typeof t === 'object' && t !== null && !isLeafRef(t)) Object.values(t).forEach(collect);
   };
   collect(result.state);
-  const values = evaluateGraph(graph, { grads: updates, params, leaves, ...(loss ? { loss } : {}), inputs }, roots);
-  const tensorOf = (s: Sym, fixed: readonly number[], dtype: 'float32' | 'bool'): Tensor => {
-    const shape = [...fixed];
-    const v = values.get(s.id)!;
-    let t = typeof v === 'number' ? tf.scalar(v) : v;
-    if (t.shape.join() !== shape.join()) t = t.size === tf.util.sizeFromShape(shape) ? tf.reshape(t, shape) : tf.mul(t, tf.ones(shape));
-    return dtype === 'bool' ? tf.cast(t, 'bool') : t;
-  };
+  evaluateGraph(graph, bindings(), roots, values);
 
   // a block that only listens hands the very same updates on
   const passthrough =
     Object.keys(result.updates).length === Object.keys(updates).length &&
     Object.entries(result.updates).every(([key, s]) => s.id === gradSyms[key]?.id);
   const out: Record<string, Tensor> = {};
-  if (!passthrough) for (const [key, s] of Object.entries(result.updates)) out[key] = tensorOf(s, (params[key] ?? updates[key]!).shape, 'float32');
+  if (!passthrough) for (const [key, s] of Object.entries(result.updates)) out[key] = tensorOf(s, shapeOf(key), 'float32');
   const build = (neu: SymTree, old: SymTree): StateValue => {
+    if (isOpaque(neu)) return neu[OPAQUE];
     if (isLeafRef(neu)) return leaves[neu.leaf]!;
     if (isSym(neu)) {
       const leaf = isLeafRef(old) ? graph.leaves[old.leaf]! : undefined;

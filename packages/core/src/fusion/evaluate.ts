@@ -60,16 +60,21 @@ function sumOver(x: Tensor, axes: number[] | undefined, outShape: number[]): Ten
  * Values have their domain's shape: `[]` per step or parameter, `[n]` per window slot,
  * `[d0]` per row, `[d1, ..., dn]` per column, the parameter's shape per element.
  */
-export function evaluateGraph(graph: Graph, bindings: GraphBindings, roots: readonly number[]): Map<number, Tensor | number> {
+export function evaluateGraph(
+  graph: Graph,
+  bindings: GraphBindings,
+  roots: readonly number[],
+  /** Values already evaluated (extended in place): to evaluate a graph in steps. */
+  values: Map<number, Tensor | number> = new Map(),
+): Map<number, Tensor | number> {
   const needed = new Set<number>();
   const stack = [...roots];
   while (stack.length) {
     const id = stack.pop()!;
-    if (needed.has(id)) continue;
+    if (needed.has(id) || values.has(id)) continue;
     needed.add(id);
     stack.push(...argsOf(graph.node(id)));
   }
-  const values = new Map<number, Tensor | number>();
   // A value as an operand of an op whose result lives in `domain` (of `param`): rows of a
   // parameter meet columns and elements along axis 0.
   const operand = (id: number, domain: Domain): Tensor | number => {

@@ -1,6 +1,6 @@
-import type { LeafRef, Sym } from './graph.js';
+import { FusionDecline, type LeafRef, type Sym } from './graph.js';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import type { SignalName } from '../types.js';
+import type { GradientTransformation, SignalName, StateValue } from '../types.js';
 
 /** Symbolic values by parameter name: the fused form's gradients, updates and parameters. */
 export type SymMap = Readonly<Record<string, Sym>>;
@@ -23,6 +23,12 @@ export interface FusionContext {
   has(name: SignalName): boolean;
   /** The parameter tensor named `name`, for its shape and dtype only (its values are not this step's to read). */
   parameter(name: string): Tensor;
+  /**
+   * Runs a transform that has no fused form on the values so far, with tensors (only while
+   * a composed update is derived, see `composedUpdate`; absent when a step is traced for
+   * fusion). Its updates come back as values, its state as an opaque part of the state.
+   */
+  eager?(transform: GradientTransformation<StateValue>, updates: SymMap, state: SymTree, params: SymMap): { updates: SymMap; state: SymTree };
 }
 
 /**
@@ -33,6 +39,21 @@ export interface FusionContext {
  */
 export interface FusionForm {
   update(updates: SymMap, state: SymTree, params: SymMap, context: FusionContext): { updates: SymMap; state: SymTree };
+}
+
+/**
+ * The form a wrapper runs its inner block through: the inner block's fused form when it has
+ * one; otherwise one that hands the inner block its tensors (`FusionContext.eager`), which
+ * only a composed update can (a traced step declines, naming the block).
+ */
+export function innerForm(inner: { readonly name: string; readonly fusion?: Fusion }): FusionForm {
+  if (isFusionForm(inner.fusion)) return inner.fusion;
+  return {
+    update(updates, state, params, context) {
+      if (context.eager === undefined) throw new FusionDecline(fusionBlocker(inner.name, inner.fusion)!);
+      return context.eager(inner as GradientTransformation<StateValue>, updates, state, params);
+    },
+  };
 }
 
 /** A transform's fused form, or why it has none (e.g. a member of a chain without one). */
