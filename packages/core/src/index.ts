@@ -75,4 +75,5 @@ export {
 } from './fusion/target.js';
 export { explainFusion, type FusionExplanation } from './fusion/explain.js';
 export { composedUpdate } from './fusion/composed.js';
+export { dropUnusedLines, findPowThreshold, type PowThreshold } from './fusion/patterns.js';
 export { evaluateGraph, type GraphBindings } from './fusion/evaluate.js';

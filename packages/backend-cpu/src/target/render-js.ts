@@ -1,4 +1,4 @@
-import { argsOf, scheduleStep, type ElementPass, type Node, type Schedule, type TracedStep } from '@emosens/core';
+import { argsOf, dropUnusedLines, findPowThreshold, scheduleStep, type ElementPass, type Node, type Schedule, type TracedStep } from '@emosens/core';
 import { WasmPasses, type WasmPassSpec } from './render-wasm.js';
 
 /** The arrays and numbers a rendered step reads and writes. */
@@ -284,7 +284,7 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
       stores.push({ array: options.freshParams ? `Q${k}` : `P${k}`, node: step.params[k]!.update.id, add: true, from: `P${k}` });
     }
     const cuts = new Map<number, { base: number; cutoff: string }>();
-    for (const id of cutoffs.keys()) cuts.set(id, { base: powThreshold(graph, id)!.base, cutoff: `c${id}` });
+    for (const id of cutoffs.keys()) cuts.set(id, { base: findPowThreshold(graph, id)!.base, cutoff: `c${id}` });
     const spec: WasmPassSpec = {
       nodes: pass.nodes,
       sums: pass.reductions,
@@ -365,7 +365,7 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
       // every element, become `x >= cutoff` with the cutoff found once (the same decision).
       const cutoffs = new Map<number, string>();
       for (const id of pass.nodes) {
-        const found = powThreshold(graph, id);
+        const found = findPowThreshold(graph, id);
         if (found === undefined) continue;
         if (!declaredCutoffs.has(id)) emit(1, `const c${id} = powCutoff(${ref(found.threshold)}, ${literal(found.exponent)}, ${found.strict});`);
         cutoffs.set(id, `(${exactBase(found.base) ? ref(found.base) : `F(${ref(found.base)})`} >= c${id} ? 1 : 0)`);
@@ -397,7 +397,7 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
           }
           body.push(`${options.freshParams ? 'Q' : 'P'}${k}[x] = n${k};`);
         }
-        dropUnused(body);
+        dropUnusedLines(body, /^const (e\d+) = /);
         return body;
       };
       const simd = options.wasm && !pass.nested ? simdPass(ps.name, k, pass, cutoffs) : undefined;
@@ -511,38 +511,6 @@ const POW_CUTOFF = `function powCutoff(t, c, strict) {
   u[0] = hi;
   return f[0];
 }`;
-
-/** A test `pow(base, exponent) >= threshold` (or `>`) with a non-negative base, a positive constant exponent and a threshold that is not per element. */
-function powThreshold(graph: TracedStep['graph'], id: number): { base: number; exponent: number; threshold: number; strict: boolean } | undefined {
-  const node = graph.node(id);
-  if (node.op !== 'ge' && node.op !== 'gt') return undefined;
-  const [powId, threshold] = node.args;
-  const power = graph.node(powId);
-  const t = graph.node(threshold);
-  if (power.op !== 'pow' || (t.domain !== 'step' && t.domain !== 'param')) return undefined;
-  const [base, exponentId] = power.args;
-  const exponent = graph.node(exponentId);
-  if (exponent.op !== 'const' || !(exponent.value > 0)) return undefined;
-  const b = graph.node(base);
-  const nonNegative = b.op === 'abs' || (b.op === 'mul' && b.args[0] === b.args[1]) || b.op === 'sqrt';
-  return nonNegative ? { base, exponent: exponent.value, threshold, strict: node.op === 'gt' } : undefined;
-}
-
-/** Removes `const eN = ...;` lines whose value no later line uses (repeated until none is left). */
-function dropUnused(body: string[]): void {
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (let k = body.length - 1; k >= 0; k--) {
-      const m = /^const (e\d+) = /.exec(body[k]!);
-      if (m === null) continue;
-      const name = new RegExp(`\\b${m[1]}\\b`);
-      if (!body.some((line, j) => j !== k && name.test(line))) {
-        body.splice(k, 1);
-        changed = true;
-      }
-    }
-  }
-}
 
 const compiled = new Map<string, JsStep>();
 

@@ -1,4 +1,4 @@
-import { argsOf, isElemReduction, scheduleStep, type Domain, type Graph, type Node, type Schedule, type TracedStep } from '@emosens/core';
+import { argsOf, isElemReduction, scheduleStep, type Domain, type Graph, type Node, type Schedule, type TracedStep, findPowThreshold, type PowThreshold } from '@emosens/core';
 import { atLeast, binary, helperDependencies, helperSource, select, unary, WGSL_HELPERS, type Lanes, type Rendered, type WgslHelper } from './wgsl-ops.js';
 
 /** A storage buffer a program binds: the step's scratch buffer or one of its tensors. */
@@ -254,7 +254,7 @@ class WgslRenderer {
     });
 
     for (const id of used) {
-      const found = graph.node(id).domain === 'elem' ? powThreshold(graph, id) : undefined;
+      const found = graph.node(id).domain === 'elem' ? findPowThreshold(graph, id) : undefined;
       if (found) this.cutoffs.set(id, { ...found, slot: this.allocate(1) });
     }
 
@@ -539,7 +539,7 @@ class WgslRenderer {
     }
     for (const [id, c] of cutoffs) {
       const t = this.ref(c.threshold, scope, `${id}.threshold`);
-      const exponent = this.ref(c.exponent, scope, `${id}.exponent`);
+      const exponent = this.ref(c.exponentNode, scope, `${id}.exponent`);
       d.lines.push(`  ${storeF32(address(c.slot, undefined), `emosensPowCutoff(${t}, ${exponent}, ${c.strict})`)}`);
       d.helpers.add('emosensPowCutoff');
       this.cutoffReady.add(id);
@@ -801,36 +801,6 @@ class WgslRenderer {
       invocations: d.invocations,
     };
   }
-}
-
-/** A per-element test `pow(base, exponent) >= threshold` (`>` when strict). */
-interface PowThreshold {
-  readonly base: number;
-  /** A `const` node with a positive value. */
-  readonly exponent: number;
-  /** A step or parameter value. */
-  readonly threshold: number;
-  readonly strict: boolean;
-}
-
-/**
- * Whether node `id` is a test `pow(base, c) >= t` (or `>`) with a base that is never
- * negative, a positive constant `c` and a threshold that is not per element: such a test
- * becomes `base >= cutoff` with the cutoff found once per step (see `emosensPowCutoff`).
- */
-function powThreshold(graph: Graph, id: number): PowThreshold | undefined {
-  const node = graph.node(id);
-  if (node.op !== 'ge' && node.op !== 'gt') return undefined;
-  const [powId, threshold] = node.args;
-  const power = graph.node(powId);
-  const t = graph.node(threshold);
-  if (power.op !== 'pow' || (t.domain !== 'step' && t.domain !== 'param')) return undefined;
-  const [base, exponentId] = power.args;
-  const exponent = graph.node(exponentId);
-  if (exponent.op !== 'const' || !(exponent.value > 0)) return undefined;
-  const b = graph.node(base);
-  const nonNegative = b.op === 'abs' || b.op === 'sqrt' || (b.op === 'mul' && b.args[0] === b.args[1]);
-  return nonNegative ? { base, exponent: exponentId, threshold, strict: node.op === 'gt' } : undefined;
 }
 
 /** Renames values (`v`), accumulators (`a`), new values (`w`) and state bindings (`L`) 0, 1, ... by first appearance. */
