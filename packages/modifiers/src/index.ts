@@ -4,3 +4,19 @@ export { cautious } from './cautious.js';
 export { addDecayedWeights } from './weight-decay.js';
 export { scaleByEmotionStep } from './emotion-step.js';
 export { scaleByLearningRate, type Schedule, type ScheduleState } from './learning-rate.js';
+export { clip, clipByBlockRms, clipByGlobalNorm } from './clipping.js';
+export {
+  constantSchedule,
+  cosineDecaySchedule,
+  exponentialDecay,
+  joinSchedules,
+  linearSchedule,
+  piecewiseConstantSchedule,
+  polynomialSchedule,
+  warmupCosineDecaySchedule,
+  type CosineDecayScheduleOptions,
+  type ExponentialDecayOptions,
+  type LinearScheduleOptions,
+  type PolynomialScheduleOptions,
+  type WarmupCosineDecayScheduleOptions,
+} from './schedules.js';
