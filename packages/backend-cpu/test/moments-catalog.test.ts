@@ -1,0 +1,64 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { chain, explainFusion, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
+import { scaleByLearningRate } from '@emosens/modifiers';
+import { scaleByAdagrad, scaleByAdamax, scaleByRms, trace } from '@emosens/moments';
+import { registerCpuKernels } from '../src/index.js';
+
+// The torch-peer moment blocks of @emosens/moments fuse on the typed-array target, and the fused
+// step ('exact' precision) gives the composed step's parameters bit for bit. (This test lives here,
+// not in @emosens/moments: that package cannot depend on this one, which depends on it.)
+
+let unregister: (() => void) | undefined;
+afterEach(() => {
+  unregister?.();
+  unregister = undefined;
+});
+
+const bits = (t: tf.Tensor) => Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
+
+const blocks: [string, () => GradientTransformation<StateValue>][] = [
+  ['trace', () => trace({ decay: 0.9 }) as unknown as GradientTransformation<StateValue>],
+  ['trace nesterov', () => trace({ decay: 0.9, nesterov: true }) as unknown as GradientTransformation<StateValue>],
+  ['trace dampening', () => trace({ decay: 0.8, dampening: 0.3 }) as unknown as GradientTransformation<StateValue>],
+  ['scaleByRms', () => scaleByRms() as unknown as GradientTransformation<StateValue>],
+  ['scaleByRms centered', () => scaleByRms({ alpha: 0.9, centered: true, initialScale: 0.5 }) as unknown as GradientTransformation<StateValue>],
+  ['scaleByAdagrad', () => scaleByAdagrad({ initialAccumulatorValue: 0.1 }) as unknown as GradientTransformation<StateValue>],
+  ['scaleByAdamax', () => scaleByAdamax() as unknown as GradientTransformation<StateValue>],
+];
+
+function run(block: () => GradientTransformation<StateValue>, fused: boolean) {
+  const tx = chain(block(), scaleByLearningRate(0.1));
+  const params = { w: tf.tensor2d([[0.5, -1, 2], [0, 3, -0.25]]), b: tf.tensor1d([1, -2]) };
+  const opt = statefulOptimizer(tx, params, { fused });
+  const paths: (string | undefined)[] = [];
+  for (let i = 0; i < 4; i++) {
+    const g = {
+      w: tf.tensor2d([[0.3 * i - 1, 2, -0.7], [1.5, -0.1 * i, 4]]),
+      b: tf.tensor1d([i % 2 === 0 ? 0.5 : -3, 0.01 * (i + 1)]),
+    };
+    opt.step(g);
+    paths.push(opt.path);
+    tf.dispose(Object.values(g));
+  }
+  const out = { w: bits(opt.params.w!), b: bits(opt.params.b!), paths, moved: bits(opt.params.w!).some((x, k) => x !== bits(params.w)[k]) };
+  opt.dispose();
+  tf.dispose(Object.values(params));
+  return out;
+}
+
+describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax) on the cpu target', () => {
+  for (const [label, block] of blocks) {
+    it(`${label}: fuses, and the fused steps equal the composed ones bit for bit`, () => {
+      const composed = run(block, false);
+      expect(composed.paths).toEqual(['composed', 'composed', 'composed', 'composed']);
+      expect(composed.moved).toBe(true);
+      unregister = registerCpuKernels({ precision: 'exact' });
+      expect(explainFusion(chain(block(), scaleByLearningRate(0.1)), 'cpu')).toEqual({ fused: true, target: 'typed-array' });
+      const fused = run(block, true);
+      expect(fused.paths).toEqual(['fused', 'fused', 'fused', 'fused']);
+      expect(fused.w).toEqual(composed.w);
+      expect(fused.b).toEqual(composed.b);
+    });
+  }
+});
