@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { flattenState, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
+import { chain, flattenState, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
+import { addDecayedWeights, cautious, clipByGlobalNorm, scaleByLearningRate, warmupCosineDecaySchedule } from '@emosens/modifiers';
+import { scaleByAdam } from '@emosens/moments';
 import { adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import type { BenchBackend } from './backends.js';
 import { measureFloor } from './floor.js';
@@ -8,7 +10,7 @@ import { timeSteps, type TimingOptions } from './timing.js';
 /** One measured (backend, optimizer, path, params): what `--json` writes. */
 export interface BenchRecord {
   readonly backend: string;
-  /** `emoSens`, `emoAiry`, `emoCats`, `adamw`, or `tf.train.adam`. */
+  /** `emoSens`, `emoAiry`, `emoCats`, `adamw`, `customChain`, or `tf.train.adam`. */
   readonly optimizer: string;
   /** `fused` or `composed` for the emosens optimizers; `tfjs` for tf.train.adam. */
   readonly path: 'fused' | 'composed' | 'tfjs';
@@ -47,11 +49,22 @@ export interface BenchResult {
 /** How the default floor is measured. */
 export const HOST_FLOOR = 'a JavaScript pass over host memory';
 
+/**
+ * A chain a user would assemble, fused like any other: global-norm clipping, Cautious Adam,
+ * decoupled decay and a warm-up cosine learning rate (a host value each step).
+ */
+export function customChain(): GradientTransformation<StateValue> {
+  const lr = warmupCosineDecaySchedule({ initValue: 0, peakValue: 1e-3, warmupSteps: 10, decaySteps: 1000 });
+  return chain(clipByGlobalNorm(1), cautious(scaleByAdam()), addDecayedWeights(0.01), scaleByLearningRate(lr)) as unknown as GradientTransformation<StateValue>;
+}
+
+/** The optimizers the bench measures on both paths. */
 export const EMO_OPTIMIZERS: Readonly<Record<string, () => GradientTransformation<StateValue>>> = {
   emoSens: () => emoSens(),
   emoAiry: () => emoAiry(),
   emoCats: () => emoCats(),
   adamw: () => adamw(),
+  customChain,
 };
 
 /**

@@ -72,7 +72,7 @@ describe('a tiny run', () => {
     const cases = result.records.map((r) => `${r.optimizer}/${r.path}`);
     expect(cases).toEqual([
       'emoSens/fused', 'emoSens/composed', 'emoAiry/fused', 'emoAiry/composed', 'emoCats/fused', 'emoCats/composed',
-      'adamw/fused', 'adamw/composed', 'tf.train.adam/tfjs',
+      'adamw/fused', 'adamw/composed', 'customChain/fused', 'customChain/composed', 'tf.train.adam/tfjs',
     ]);
     for (const r of result.records) {
       expect(r).toMatchObject({ backend: 'cpu', params: 2000 });
