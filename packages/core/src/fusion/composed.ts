@@ -3,8 +3,8 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import { isTensor } from '../state-tree.js';
 import type { GradientTransformation, Params, SignalName, StateValue, StepContext, UpdateResult, Updates } from '../types.js';
 import { evaluateGraph } from './evaluate.js';
-import type { FusionContext, FusionForm, SymTree } from './form.js';
 import { EmosensError } from '../errors.js';
+import type { FusionContext, FusionForm, SymTree } from './form.js';
 import { FusionDecline, Graph, isLeafRef, isSym, withGraph, type Sym } from './graph.js';
 
 /**
@@ -15,7 +15,9 @@ import { FusionDecline, Graph, isLeafRef, isSym, withGraph, type Sym } from './g
  * every fusion target's pass.
  *
  * ```ts
- * const fusion: FusionForm = { update: (u, s) => ({ updates: mapValues(u, (g) => fx.mul(g, 2)), state: s }) };
+ * const fusion: FusionForm = {
+ *   update: (u, s) => ({ updates: Object.fromEntries(Object.entries(u).map(([k, g]) => [k, fx.mul(g, 2)])), state: s }),
+ * };
  * const scaleByTwo = { name: 'scaleByTwo', init: () => ({}), update: composedUpdate('scaleByTwo', fusion), fusion };
  * ```
  */
