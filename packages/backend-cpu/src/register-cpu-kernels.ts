@@ -34,8 +34,8 @@ function precisionOf(name: string, options: CpuKernelOptions): JsPrecision {
  * ```ts
  * import { registerCpuKernels } from '@emosens/backend-cpu';
  * const unregister = registerCpuKernels();
- * const opt = statefulOptimizer(emoSens({ lr: 1e-3 }), { w });
- * opt.step(grads, { loss });   // opt.path === 'fused'
+ * const opt = statefulOptimizer(emoSens({ lr: 1e-3 }), { w: tf.zeros([3]) });
+ * opt.step({ w: tf.ones([3]) }, { loss: 1 });   // opt.path === 'fused'
  * ```
  */
 export function registerCpuKernels(options: CpuKernelOptions = {}): () => void {

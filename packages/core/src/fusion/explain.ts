@@ -22,8 +22,9 @@ export interface ExplainStep {
  * which block or argument stopped fusion and why:
  *
  * ```ts
- * explainFusion(chain(scaleByAdam(), myBlock, scaleByLearningRate(1e-3)), 'cpu');
- * // { fused: false, reason: "block 'myBlock' has no fused form" }
+ * const double = stateless('double', (u) => tf.mul(u, 2)); // a tf function only: no fused form
+ * explainFusion(chain(scaleByAdam(), double, scaleByLearningRate(1e-3)), 'cpu');
+ * // { fused: false, reason: "block 'double' has no fused form (stateless() was given no fused function)" }
  * ```
  *
  * Without `step` only the transform and the registered targets are checked; with one, the
