@@ -1,3 +1,13 @@
 /// <reference types="@emosens/emotion" preserve="true" />
 export { adam, adamw, emoAiry, emoCats, emoSens } from './optimizers.js';
-export type { EmoCatsOptions, EmoOptions, OptimizerOptions } from './options.js';
+export { adagrad, adamax, lion, rmsprop, sgd } from './torch-optimizers.js';
+export type {
+  AdagradOptions,
+  AdamaxOptions,
+  EmoCatsOptions,
+  EmoOptions,
+  LionOptions,
+  OptimizerOptions,
+  RmspropOptions,
+  SgdOptions,
+} from './options.js';

@@ -60,3 +60,82 @@ export function resolveOptions(
   const useShadow = check.boolean(optimizer, 'useShadow', options.useShadow ?? false);
   return { lr, b1, b2, eps, weightDecay, useShadow };
 }
+
+/** Options of {@link sgd}, torch's `SGD` arguments in camelCase. */
+export interface SgdOptions {
+  /** Learning rate. Default 1e-3 (torch requires it). */
+  readonly lr?: number;
+  /** Momentum factor, >= 0. Default 0 (no momentum buffer). */
+  readonly momentum?: number;
+  /** Dampening of the momentum, in [0, 1]. Default 0. */
+  readonly dampening?: number;
+  /** Nesterov momentum; needs `momentum > 0` and `dampening = 0`. Default false. */
+  readonly nesterov?: boolean;
+  /** L2 penalty, added to the gradient. Default 0. */
+  readonly weightDecay?: number;
+}
+
+/** Options of {@link rmsprop}, torch's `RMSprop` arguments in camelCase. */
+export interface RmspropOptions {
+  /** Learning rate. Default 1e-2. */
+  readonly lr?: number;
+  /** Smoothing constant of the squared-gradient average, in [0, 1]. Default 0.99. */
+  readonly alpha?: number;
+  /** Added to the denominator. Default 1e-8. */
+  readonly eps?: number;
+  /** L2 penalty, added to the gradient. Default 0. */
+  readonly weightDecay?: number;
+  /** Momentum factor, >= 0. Default 0. */
+  readonly momentum?: number;
+  /** Normalise by the estimated variance instead of the raw second moment. Default false. */
+  readonly centered?: boolean;
+}
+
+/** Options of {@link adagrad}, torch's `Adagrad` arguments in camelCase (no `lr_decay`). */
+export interface AdagradOptions {
+  /** Learning rate. Default 1e-2. */
+  readonly lr?: number;
+  /** L2 penalty, added to the gradient. Default 0. */
+  readonly weightDecay?: number;
+  /** Initial value of the sum of squares, >= 0. Default 0. */
+  readonly initialAccumulatorValue?: number;
+  /** Added to the denominator. Default 1e-10. */
+  readonly eps?: number;
+}
+
+/** Options of {@link adamax}, torch's `Adamax` arguments in camelCase. */
+export interface AdamaxOptions {
+  /** Learning rate. Default 2e-3. */
+  readonly lr?: number;
+  /** `[beta1, beta2]`. Default `[0.9, 0.999]`. */
+  readonly betas?: readonly [number, number];
+  /** Added to `|g|` before the maximum. Default 1e-8. */
+  readonly eps?: number;
+  /** L2 penalty, added to the gradient. Default 0. */
+  readonly weightDecay?: number;
+}
+
+/** Options of {@link lion}. */
+export interface LionOptions {
+  /** Learning rate. Default 1e-4. */
+  readonly lr?: number;
+  /** `[beta1, beta2]`: beta1 interpolates the direction, beta2 decays the moment. Default `[0.9, 0.99]`. */
+  readonly betas?: readonly [number, number];
+  /** Decoupled weight decay: `p *= 1 - lr * wd` each step. Default 0. */
+  readonly weightDecay?: number;
+}
+
+/**
+ * Checks that `options` is a plain object holding only `known` keys, naming the
+ * optimizer and the offending option on error.
+ */
+export function checkOptionKeys(optimizer: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new EmosensError('INVALID_OPTION', `${optimizer}: options must be an object, got ${String(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new EmosensError('INVALID_OPTION', `${optimizer}: unknown option '${key}'; known options: ${known.join(', ')}.`);
+    }
+  }
+}
