@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chain, explainFusion, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
 import { scaleByLearningRate } from '@emosens/modifiers';
-import { scaleByAdagrad, scaleByAdamax, scaleByRms, trace } from '@emosens/moments';
+import { scaleByAdagrad, scaleByAdamax, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
 import { registerCpuKernels } from '../src/index.js';
 
 // The torch-peer moment blocks of @emosens/moments fuse on the typed-array target, and the fused
@@ -17,7 +17,7 @@ afterEach(() => {
 
 const bits = (t: tf.Tensor) => Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
 
-const blocks: [string, () => GradientTransformation<StateValue>][] = [
+const blocks: [string, () => GradientTransformation<StateValue>, number?][] = [
   ['trace', () => trace({ decay: 0.9 }) as unknown as GradientTransformation<StateValue>],
   ['trace nesterov', () => trace({ decay: 0.9, nesterov: true }) as unknown as GradientTransformation<StateValue>],
   ['trace dampening', () => trace({ decay: 0.8, dampening: 0.3 }) as unknown as GradientTransformation<StateValue>],
@@ -25,14 +25,19 @@ const blocks: [string, () => GradientTransformation<StateValue>][] = [
   ['scaleByRms centered', () => scaleByRms({ alpha: 0.9, centered: true, initialScale: 0.5 }) as unknown as GradientTransformation<StateValue>],
   ['scaleByAdagrad', () => scaleByAdagrad({ initialAccumulatorValue: 0.1 }) as unknown as GradientTransformation<StateValue>],
   ['scaleByAdamax', () => scaleByAdamax() as unknown as GradientTransformation<StateValue>],
+  ['scaleByNadam', () => scaleByNadam() as unknown as GradientTransformation<StateValue>],
+  ['scaleByNadam momentumDecay', () => scaleByNadam({ b1: 0.8, momentumDecay: 0.05 }) as unknown as GradientTransformation<StateValue>],
+  // With b2 = 0.999 or 0.99, rho_t <= 5 for steps 1-5 (the momentum branch) and > 5 from step 6 (rectified): 8 steps take both.
+  ['scaleByRadam', () => scaleByRadam() as unknown as GradientTransformation<StateValue>, 8],
+  ['scaleByRadam b2 = 0.99', () => scaleByRadam({ b1: 0.8, b2: 0.99, eps: 1e-3 }) as unknown as GradientTransformation<StateValue>, 8],
 ];
 
-function run(block: () => GradientTransformation<StateValue>, fused: boolean) {
+function run(block: () => GradientTransformation<StateValue>, fused: boolean, steps: number) {
   const tx = chain(block(), scaleByLearningRate(0.1));
   const params = { w: tf.tensor2d([[0.5, -1, 2], [0, 3, -0.25]]), b: tf.tensor1d([1, -2]) };
   const opt = statefulOptimizer(tx, params, { fused });
   const paths: (string | undefined)[] = [];
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < steps; i++) {
     const g = {
       w: tf.tensor2d([[0.3 * i - 1, 2, -0.7], [1.5, -0.1 * i, 4]]),
       b: tf.tensor1d([i % 2 === 0 ? 0.5 : -3, 0.01 * (i + 1)]),
@@ -47,16 +52,16 @@ function run(block: () => GradientTransformation<StateValue>, fused: boolean) {
   return out;
 }
 
-describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax) on the cpu target', () => {
-  for (const [label, block] of blocks) {
+describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax, scaleByNadam, scaleByRadam) on the cpu target', () => {
+  for (const [label, block, steps = 4] of blocks) {
     it(`${label}: fuses, and the fused steps equal the composed ones bit for bit`, () => {
-      const composed = run(block, false);
-      expect(composed.paths).toEqual(['composed', 'composed', 'composed', 'composed']);
+      const composed = run(block, false, steps);
+      expect(composed.paths).toEqual(Array<string>(steps).fill('composed'));
       expect(composed.moved).toBe(true);
       unregister = registerCpuKernels({ precision: 'exact' });
       expect(explainFusion(chain(block(), scaleByLearningRate(0.1)), 'cpu')).toEqual({ fused: true, target: 'typed-array' });
-      const fused = run(block, true);
-      expect(fused.paths).toEqual(['fused', 'fused', 'fused', 'fused']);
+      const fused = run(block, true, steps);
+      expect(fused.paths).toEqual(Array<string>(steps).fill('fused'));
       expect(fused.w).toEqual(composed.w);
       expect(fused.b).toEqual(composed.b);
     });

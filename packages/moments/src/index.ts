@@ -11,3 +11,5 @@ export { trace, type TraceOptions, type TraceState } from './trace.js';
 export { scaleByRms, type RmsState, type ScaleByRmsOptions } from './scale-by-rms.js';
 export { scaleByAdagrad, type AdagradState, type ScaleByAdagradOptions } from './scale-by-adagrad.js';
 export { scaleByAdamax, type AdamaxState, type ScaleByAdamaxOptions } from './scale-by-adamax.js';
+export { scaleByNadam, type NadamState, type ScaleByNadamOptions } from './scale-by-nadam.js';
+export { scaleByRadam, type RadamState, type ScaleByRadamOptions } from './scale-by-radam.js';
