@@ -33,10 +33,10 @@ const BUILDERS: Record<string, (o: never) => GradientTransformation<StateValue>>
   Lion: lion,
 };
 
-/** Recordings of a torch class with no optimizer (or block) here yet: skipped, with the reason. */
+/** Recordings of a torch class with no ready-made optimizer here yet: skipped, with the reason. */
 const NOT_YET: Record<string, string> = {
-  'nadam.json': 'no nadam() optimizer in @emosens/optimizers yet (needs a NAdam block in @emosens/moments)',
-  'radam.json': 'no radam() optimizer in @emosens/optimizers yet (needs a RAdam block in @emosens/moments)',
+  'nadam.json': 'no nadam() optimizer in @emosens/optimizers yet (its block is scaleByNadam of @emosens/moments)',
+  'radam.json': 'no radam() optimizer in @emosens/optimizers yet (its block is scaleByRadam of @emosens/moments)',
 };
 
 const CASES = [
