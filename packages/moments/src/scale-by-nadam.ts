@@ -37,8 +37,12 @@ export type NadamState = {
  * m = b1 * m + (1 - b1) * u
  * v = b2 * v + (1 - b2) * u^2
  * denom = sqrt(v / bc2) + eps                                bc2 = 1 - b2^t
- * out = u * (1 - mu_t) / (1 - muProduct) / denom + m * mu_next / (1 - muProduct * mu_next) / denom
+ * out = u * (1 - mu_t) / (1 - muProduct) / denom + m * mu_next / (1 - muProduct * mu_t * mu_next) / denom
  * ```
+ *
+ * The second denominator is torch 1.13's `mu_product_next = mu_product * mu * mu_next`, taken
+ * after `mu_product *= mu` (so `mu_t` counts twice there); later torch releases dropped the
+ * second `mu_t`. The golden trajectories are torch 1.13's, so this block follows it.
  *
  * `out` is the step torch applies divided by `lr`, so `scaleByLearningRate(lr)` after it gives
  * torch's step. Options: `b1 = 0.9`, `b2 = 0.999`, `eps = 1e-8`, `momentumDecay = 4e-3`.
@@ -66,7 +70,9 @@ export function scaleByNadam(options: ScaleByNadamOptions = {}): GradientTransfo
       const muNext = fx.mul(fx.sub(1, fx.mul(fx.exp(fx.mul(fx.add(count, 1), decayLog)), 0.5)), b1);
       const muProduct = fx.mul(fx.step(s.muProduct), muT);
       const gradCoef = fx.div(fx.sub(1, muT), fx.sub(1, muProduct));
-      const momentCoef = fx.div(muNext, fx.sub(1, fx.mul(muProduct, muNext)));
+      // torch 1.13 (the recordings' reference) forms mu_product_next from the updated product
+      // times mu_t again: mu_product * mu_t * mu_next, so mu_t counts twice
+      const momentCoef = fx.div(muNext, fx.sub(1, fx.mul(fx.mul(muProduct, muT), muNext)));
       const bc2 = biasCorrectionSym(b2, count);
       const mu = { ...s.mu };
       const nu = { ...s.nu };
