@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chain, explainFusion, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
 import { scaleByLearningRate } from '@emosens/modifiers';
-import { scaleByAdagrad, scaleByAdamax, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
+import { scaleByAdagrad, scaleByAdam, scaleByAdamax, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
 import { registerCpuKernels } from '../src/index.js';
 
 // The torch-peer moment blocks of @emosens/moments fuse on the typed-array target, and the fused
@@ -25,6 +25,8 @@ const blocks: [string, () => GradientTransformation<StateValue>, number?][] = [
   ['scaleByRms centered', () => scaleByRms({ alpha: 0.9, centered: true, initialScale: 0.5 }) as unknown as GradientTransformation<StateValue>],
   ['scaleByAdagrad', () => scaleByAdagrad({ initialAccumulatorValue: 0.1 }) as unknown as GradientTransformation<StateValue>],
   ['scaleByAdamax', () => scaleByAdamax() as unknown as GradientTransformation<StateValue>],
+  ['scaleByAdam amsgrad', () => scaleByAdam({ amsgrad: true }) as unknown as GradientTransformation<StateValue>],
+  ['scaleByAdam amsgrad, no bias correction', () => scaleByAdam({ amsgrad: true, biasCorrection: false }) as unknown as GradientTransformation<StateValue>],
   ['scaleByNadam', () => scaleByNadam() as unknown as GradientTransformation<StateValue>],
   ['scaleByNadam momentumDecay', () => scaleByNadam({ b1: 0.8, momentumDecay: 0.05 }) as unknown as GradientTransformation<StateValue>],
   // With b2 = 0.999 or 0.99, rho_t <= 5 for steps 1-5 (the momentum branch) and > 5 from step 6 (rectified): 8 steps take both.
@@ -52,7 +54,7 @@ function run(block: () => GradientTransformation<StateValue>, fused: boolean, st
   return out;
 }
 
-describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax, scaleByNadam, scaleByRadam) on the cpu target', () => {
+describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax, scaleByAdam amsgrad, scaleByNadam, scaleByRadam) on the cpu target', () => {
   for (const [label, block, steps = 4] of blocks) {
     it(`${label}: fuses, and the fused steps equal the composed ones bit for bit`, () => {
       const composed = run(block, false, steps);

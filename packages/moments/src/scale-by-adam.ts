@@ -12,6 +12,12 @@ export interface ScaleByAdamOptions {
   readonly eps?: number;
   /** Divide the moments by `1 - beta^t` (Adam). Default true; the Emo optimizers use false. */
   readonly biasCorrection?: boolean;
+  /**
+   * AMSGrad (Reddi et al., 2018; torch's `amsgrad=True`): divide by the root of the running
+   * maximum of the second moment, kept per parameter as `nuMax`. Default false (then the state
+   * has no `nuMax`, and the step is unchanged).
+   */
+  readonly amsgrad?: boolean;
 }
 
 /** State of {@link scaleByAdam}. */
@@ -22,6 +28,8 @@ export type AdamState = {
   readonly mu: PerParameter<tf.Tensor>;
   /** Second moment per parameter (`exp_avg_sq`), each the shape of its parameter. */
   readonly nu: PerParameter<tf.Tensor>;
+  /** With `amsgrad` only: the running maximum of `nu` per parameter (`max_exp_avg_sq`). */
+  readonly nuMax?: PerParameter<tf.Tensor>;
 };
 
 /**
@@ -32,6 +40,10 @@ export type AdamState = {
  * v = b2 * v + (1 - b2) * g^2
  * u = (m / bc1) / (sqrt(v) / sqrt(bc2) + eps)     bc_i = 1 - b_i^t, or 1 without bias correction
  * ```
+ *
+ * With `amsgrad: true` (torch's `amsgrad=True`), `nuMax = max(nuMax, v)` and the denominator is
+ * `sqrt(nuMax) / sqrt(bc2) + eps`. Options: `b1 = 0.9`, `b2 = 0.999`, `eps = 1e-8`,
+ * `biasCorrection = true`, `amsgrad = false`.
  *
  * The order of operations follows `torch.optim.Adam`, so a float32 run matches it.
  *
@@ -45,26 +57,33 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
   const b2 = check.number(name, 'b2', options.b2 ?? 0.999, { min: 0, max: 1, maxExclusive: true });
   const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
   const corrected = check.boolean(name, 'biasCorrection', options.biasCorrection ?? true);
+  const amsgrad = check.boolean(name, 'amsgrad', options.amsgrad ?? false);
 
   // The math, once: the composed update is derived from it (one tf op per value).
   const fusion: FusionForm = {
     update(updates, state) {
-      const s = state as { count: LeafRef; mu: Record<string, LeafRef | Sym>; nu: Record<string, LeafRef | Sym> };
+      const s = state as { count: LeafRef; mu: Record<string, LeafRef | Sym>; nu: Record<string, LeafRef | Sym>; nuMax?: Record<string, LeafRef | Sym> };
       const count = fx.add(fx.step(s.count), 1);
       const bc1 = corrected ? biasCorrectionSym(b1, count) : 1;
       const bc2 = corrected ? fx.sqrt(biasCorrectionSym(b2, count)) : 1;
       const mu = { ...s.mu };
       const nu = { ...s.nu };
+      const nuMax = amsgrad ? { ...s.nuMax } : undefined;
       const out: Record<string, Sym> = {};
       for (const [key, g] of Object.entries(updates)) {
         const m = updateMomentSym(fx.elem(s.mu[key] as LeafRef, key), g, b1);
         const v = updateMomentSym(fx.elem(s.nu[key] as LeafRef, key), fx.square(g), b2);
         mu[key] = m;
         nu[key] = v;
-        const denom = fx.add(corrected ? fx.div(fx.sqrt(v), bc2) : fx.sqrt(v), eps);
+        let root = v;
+        if (nuMax) {
+          root = fx.max(fx.elem(nuMax[key] as LeafRef, key), v);
+          nuMax[key] = root;
+        }
+        const denom = fx.add(corrected ? fx.div(fx.sqrt(root), bc2) : fx.sqrt(root), eps);
         out[key] = fx.div(corrected ? fx.div(m, bc1) : m, denom);
       }
-      return { updates: out, state: { count, mu, nu } };
+      return { updates: out, state: nuMax ? { count, mu, nu, nuMax } : { count, mu, nu } };
     },
   };
 
@@ -74,6 +93,7 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       count: tf.scalar(0),
       mu: initPerParameter(params, (p) => tf.zerosLike(p)),
       nu: initPerParameter(params, (p) => tf.zerosLike(p)),
+      ...(amsgrad ? { nuMax: initPerParameter(params, (p) => tf.zerosLike(p)) } : {}),
     }),
     update: composedUpdate(name, fusion),
     fusion,
