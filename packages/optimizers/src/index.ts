@@ -1,13 +1,15 @@
 /// <reference types="@emosens/emotion" preserve="true" />
 export { adam, adamw, emoAiry, emoCats, emoSens } from './optimizers.js';
-export { adagrad, adamax, lion, rmsprop, sgd } from './torch-optimizers.js';
+export { adagrad, adamax, lion, nadam, radam, rmsprop, sgd } from './torch-optimizers.js';
 export type {
   AdagradOptions,
   AdamaxOptions,
   EmoCatsOptions,
   EmoOptions,
   LionOptions,
+  NadamOptions,
   OptimizerOptions,
+  RadamOptions,
   RmspropOptions,
   SgdOptions,
 } from './options.js';

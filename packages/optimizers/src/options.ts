@@ -115,6 +115,32 @@ export interface AdamaxOptions {
   readonly weightDecay?: number;
 }
 
+/** Options of {@link nadam}. */
+export interface NadamOptions {
+  /** Learning rate. Default 2e-3. */
+  readonly lr?: number;
+  /** `[beta1, beta2]`. Default `[0.9, 0.999]`. */
+  readonly betas?: readonly [number, number];
+  /** Added to the root of the bias-corrected second moment. Default 1e-8. */
+  readonly eps?: number;
+  /** L2 penalty, added to the gradient. Default 0. */
+  readonly weightDecay?: number;
+  /** Momentum decay `psi` of the momentum schedule. Default 4e-3. */
+  readonly momentumDecay?: number;
+}
+
+/** Options of {@link radam}. */
+export interface RadamOptions {
+  /** Learning rate. Default 1e-3. */
+  readonly lr?: number;
+  /** `[beta1, beta2]`. Default `[0.9, 0.999]`. */
+  readonly betas?: readonly [number, number];
+  /** Added to the root of the bias-corrected second moment. Default 1e-8. */
+  readonly eps?: number;
+  /** L2 penalty, added to the gradient. Default 0. */
+  readonly weightDecay?: number;
+}
+
 /** Options of {@link lion}. */
 export interface LionOptions {
   /** Learning rate. Default 1e-4. */

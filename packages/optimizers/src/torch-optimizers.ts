@@ -1,11 +1,13 @@
 import { chain, check, EmosensError, type GradientTransformation, type StateValue } from '@emosens/core';
 import { addDecayedWeights, scaleByLearningRate, scaleBySign } from '@emosens/modifiers';
-import { scaleByAdagrad, scaleByAdamax, scaleByLionMoment, scaleByRms, trace } from '@emosens/moments';
+import { scaleByAdagrad, scaleByAdamax, scaleByLionMoment, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
 import {
   checkOptionKeys,
   type AdagradOptions,
   type AdamaxOptions,
   type LionOptions,
+  type NadamOptions,
+  type RadamOptions,
   type RmspropOptions,
   type SgdOptions,
 } from './options.js';
@@ -153,6 +155,48 @@ export function lion(options: LionOptions = {}): GradientTransformation<StateVal
     moment: scaleByLionMoment({ b1, b2 }),
     sign: scaleBySign(),
     decay: addDecayedWeights(weightDecay),
+    lr: scaleByLearningRate(lr),
+  });
+  return tx as GradientTransformation<StateValue>;
+}
+
+/**
+ * NAdam as `torch.optim.NAdam` (torch 1.13), options in camelCase:
+ * `chain(addDecayedWeights(weightDecay), scaleByNadam({ b1, b2, eps, momentumDecay }), scaleByLearningRate(lr))`
+ * (weight decay L2, as torch). Defaults: lr 2e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0,
+ * momentumDecay 4e-3.
+ */
+export function nadam(options: NadamOptions = {}): GradientTransformation<StateValue> {
+  const name = 'nadam';
+  checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay', 'momentumDecay']);
+  const lr = check.number(name, 'lr', options.lr ?? 2e-3, { min: 0 });
+  const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
+  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
+  const momentumDecay = check.number(name, 'momentumDecay', options.momentumDecay ?? 4e-3, { min: 0 });
+  const tx = chain({
+    decay: addDecayedWeights(weightDecay),
+    nadam: scaleByNadam({ b1, b2, eps, momentumDecay }),
+    lr: scaleByLearningRate(lr),
+  });
+  return tx as GradientTransformation<StateValue>;
+}
+
+/**
+ * RAdam as `torch.optim.RAdam` (torch 1.13), options in camelCase:
+ * `chain(addDecayedWeights(weightDecay), scaleByRadam({ b1, b2, eps }), scaleByLearningRate(lr))`
+ * (weight decay L2, as torch). Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.
+ */
+export function radam(options: RadamOptions = {}): GradientTransformation<StateValue> {
+  const name = 'radam';
+  checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay']);
+  const lr = check.number(name, 'lr', options.lr ?? 1e-3, { min: 0 });
+  const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
+  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
+  const tx = chain({
+    decay: addDecayedWeights(weightDecay),
+    radam: scaleByRadam({ b1, b2, eps }),
     lr: scaleByLearningRate(lr),
   });
   return tx as GradientTransformation<StateValue>;

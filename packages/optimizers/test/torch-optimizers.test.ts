@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { adagrad, adamax, lion, rmsprop, sgd } from '../src/index.js';
+import { adagrad, adamax, lion, nadam, radam, rmsprop, sgd } from '../src/index.js';
 
 /** The torch-peers recordings, beside the clone: `<repo>/../shared/golden/torch-peers`. */
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -31,12 +31,12 @@ const BUILDERS: Record<string, (o: never) => GradientTransformation<StateValue>>
   Adagrad: adagrad,
   Adamax: adamax,
   Lion: lion,
+  NAdam: nadam,
+  RAdam: radam,
 };
 
 /** Recordings of a torch class with no ready-made optimizer here yet: skipped, with the reason. */
 const NOT_YET: Record<string, string> = {
-  'nadam.json': 'no nadam() optimizer in @emosens/optimizers yet (its block is scaleByNadam of @emosens/moments)',
-  'radam.json': 'no radam() optimizer in @emosens/optimizers yet (its block is scaleByRadam of @emosens/moments)',
 };
 
 const CASES = [
