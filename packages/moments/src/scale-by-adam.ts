@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, composedUpdate, fx, initPerParameter, type FusionForm, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
-import { biasCorrectionSym, updateMomentSym } from './moment-math.js';
+import { adamOptions, biasCorrectionSym, initMoments, stepMomentsSym, type MomentsSym } from './moment-math.js';
 
 /** Options of {@link scaleByAdam}. */
 export interface ScaleByAdamOptions {
@@ -53,28 +53,20 @@ export type AdamState = {
  */
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
   const name = 'scaleByAdam';
-  const b1 = check.number(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1, maxExclusive: true });
-  const b2 = check.number(name, 'b2', options.b2 ?? 0.999, { min: 0, max: 1, maxExclusive: true });
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const { b1, b2, eps } = adamOptions(name, options);
   const corrected = check.boolean(name, 'biasCorrection', options.biasCorrection ?? true);
   const amsgrad = check.boolean(name, 'amsgrad', options.amsgrad ?? false);
 
   // The math, once: the composed update is derived from it (one tf op per value).
   const fusion: FusionForm = {
     update(updates, state) {
-      const s = state as { count: LeafRef; mu: Record<string, LeafRef | Sym>; nu: Record<string, LeafRef | Sym>; nuMax?: Record<string, LeafRef | Sym> };
-      const count = fx.add(fx.step(s.count), 1);
+      const s = state as MomentsSym & { nuMax?: Record<string, LeafRef | Sym> };
+      const { count, mu, nu, each } = stepMomentsSym(updates, s, b1, b2);
       const bc1 = corrected ? biasCorrectionSym(b1, count) : 1;
       const bc2 = corrected ? fx.sqrt(biasCorrectionSym(b2, count)) : 1;
-      const mu = { ...s.mu };
-      const nu = { ...s.nu };
       const nuMax = amsgrad ? { ...s.nuMax } : undefined;
       const out: Record<string, Sym> = {};
-      for (const [key, g] of Object.entries(updates)) {
-        const m = updateMomentSym(fx.elem(s.mu[key] as LeafRef, key), g, b1);
-        const v = updateMomentSym(fx.elem(s.nu[key] as LeafRef, key), fx.square(g), b2);
-        mu[key] = m;
-        nu[key] = v;
+      for (const { key, m, v } of each) {
         let root = v;
         if (nuMax) {
           root = fx.max(fx.elem(nuMax[key] as LeafRef, key), v);
@@ -90,9 +82,7 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
   return {
     name,
     init: (params) => ({
-      count: tf.scalar(0),
-      mu: initPerParameter(params, (p) => tf.zerosLike(p)),
-      nu: initPerParameter(params, (p) => tf.zerosLike(p)),
+      ...initMoments(params),
       ...(amsgrad ? { nuMax: initPerParameter(params, (p) => tf.zerosLike(p)) } : {}),
     }),
     update: composedUpdate(name, fusion),

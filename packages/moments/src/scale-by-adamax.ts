@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, composedUpdate, fx, initPerParameter, type FusionForm, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
-import { biasCorrectionSym, updateMomentSym } from './moment-math.js';
+import { composedUpdate, fx, type FusionForm, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
+import { adamOptions, biasCorrectionSym, initMoments, updateMomentSym } from './moment-math.js';
 
 /** Options of {@link scaleByAdamax}. */
 export interface ScaleByAdamaxOptions {
@@ -40,9 +40,7 @@ export type AdamaxState = {
  */
 export function scaleByAdamax(options: ScaleByAdamaxOptions = {}): GradientTransformation<AdamaxState> {
   const name = 'scaleByAdamax';
-  const b1 = check.number(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1, maxExclusive: true });
-  const b2 = check.number(name, 'b2', options.b2 ?? 0.999, { min: 0, max: 1, maxExclusive: true });
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const { b1, b2, eps } = adamOptions(name, options);
 
   // The math, once: the composed update is derived from it (one tf op per value).
   const fusion: FusionForm = {
@@ -66,11 +64,7 @@ export function scaleByAdamax(options: ScaleByAdamaxOptions = {}): GradientTrans
 
   return {
     name,
-    init: (params) => ({
-      count: tf.scalar(0),
-      mu: initPerParameter(params, (p) => tf.zerosLike(p)),
-      nu: initPerParameter(params, (p) => tf.zerosLike(p)),
-    }),
+    init: initMoments,
     update: composedUpdate(name, fusion),
     fusion,
   };

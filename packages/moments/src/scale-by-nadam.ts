@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, composedUpdate, fx, initPerParameter, type FusionForm, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
-import { biasCorrectionSym, updateMomentSym } from './moment-math.js';
+import { check, composedUpdate, fx, type FusionForm, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
+import { adamOptions, biasCorrectionSym, initMoments, stepMomentsSym, type MomentsSym } from './moment-math.js';
 
 /** Options of {@link scaleByNadam}. */
 export interface ScaleByNadamOptions {
@@ -54,9 +54,7 @@ export type NadamState = {
  */
 export function scaleByNadam(options: ScaleByNadamOptions = {}): GradientTransformation<NadamState> {
   const name = 'scaleByNadam';
-  const b1 = check.number(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1, maxExclusive: true });
-  const b2 = check.number(name, 'b2', options.b2 ?? 0.999, { min: 0, max: 1, maxExclusive: true });
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const { b1, b2, eps } = adamOptions(name, options);
   const momentumDecay = check.number(name, 'momentumDecay', options.momentumDecay ?? 4e-3, { min: 0 });
   // 0.96^(t * psi) = exp(t * psi * ln 0.96)
   const decayLog = momentumDecay * Math.log(0.96);
@@ -64,8 +62,8 @@ export function scaleByNadam(options: ScaleByNadamOptions = {}): GradientTransfo
   // The math, once: the composed update is derived from it (one tf op per value).
   const fusion: FusionForm = {
     update(updates, state) {
-      const s = state as { count: LeafRef; muProduct: LeafRef; mu: Record<string, LeafRef | Sym>; nu: Record<string, LeafRef | Sym> };
-      const count = fx.add(fx.step(s.count), 1);
+      const s = state as MomentsSym & { muProduct: LeafRef };
+      const { count, mu, nu, each } = stepMomentsSym(updates, s, b1, b2);
       const muT = fx.mul(fx.sub(1, fx.mul(fx.exp(fx.mul(count, decayLog)), 0.5)), b1);
       const muNext = fx.mul(fx.sub(1, fx.mul(fx.exp(fx.mul(fx.add(count, 1), decayLog)), 0.5)), b1);
       const muProduct = fx.mul(fx.step(s.muProduct), muT);
@@ -74,14 +72,8 @@ export function scaleByNadam(options: ScaleByNadamOptions = {}): GradientTransfo
       // times mu_t again: mu_product * mu_t * mu_next, so mu_t counts twice
       const momentCoef = fx.div(muNext, fx.sub(1, fx.mul(fx.mul(muProduct, muT), muNext)));
       const bc2 = biasCorrectionSym(b2, count);
-      const mu = { ...s.mu };
-      const nu = { ...s.nu };
       const out: Record<string, Sym> = {};
-      for (const [key, g] of Object.entries(updates)) {
-        const m = updateMomentSym(fx.elem(s.mu[key] as LeafRef, key), g, b1);
-        const v = updateMomentSym(fx.elem(s.nu[key] as LeafRef, key), fx.square(g), b2);
-        mu[key] = m;
-        nu[key] = v;
+      for (const { key, u: g, m, v } of each) {
         const denom = fx.add(fx.sqrt(fx.div(v, bc2)), eps);
         out[key] = fx.add(fx.div(fx.mul(g, gradCoef), denom), fx.div(fx.mul(m, momentCoef), denom));
       }
@@ -91,12 +83,7 @@ export function scaleByNadam(options: ScaleByNadamOptions = {}): GradientTransfo
 
   return {
     name,
-    init: (params) => ({
-      count: tf.scalar(0),
-      muProduct: tf.scalar(1),
-      mu: initPerParameter(params, (p) => tf.zerosLike(p)),
-      nu: initPerParameter(params, (p) => tf.zerosLike(p)),
-    }),
+    init: (params) => ({ ...initMoments(params), muProduct: tf.scalar(1) }),
     update: composedUpdate(name, fusion),
     fusion,
   };

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, composedUpdate, fx, initPerParameter, type FusionForm, type GradientTransformation, type LeafRef, type PerParameter, type Sym } from '@emosens/core';
-import { biasCorrectionSym, updateMomentSym } from './moment-math.js';
+import { composedUpdate, fx, type FusionForm, type GradientTransformation, type PerParameter, type Sym } from '@emosens/core';
+import { adamOptions, biasCorrectionSym, initMoments, stepMomentsSym, type MomentsSym } from './moment-math.js';
 
 /** Options of {@link scaleByRadam}. */
 export interface ScaleByRadamOptions {
@@ -45,16 +45,13 @@ export type RadamState = {
  */
 export function scaleByRadam(options: ScaleByRadamOptions = {}): GradientTransformation<RadamState> {
   const name = 'scaleByRadam';
-  const b1 = check.number(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1, maxExclusive: true });
-  const b2 = check.number(name, 'b2', options.b2 ?? 0.999, { min: 0, max: 1, maxExclusive: true });
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const { b1, b2, eps } = adamOptions(name, options);
   const rhoInf = 2 / (1 - b2) - 1;
 
   // The math, once: the composed update is derived from it (one tf op per value).
   const fusion: FusionForm = {
     update(updates, state) {
-      const s = state as { count: LeafRef; mu: Record<string, LeafRef | Sym>; nu: Record<string, LeafRef | Sym> };
-      const count = fx.add(fx.step(s.count), 1);
+      const { count, mu, nu, each } = stepMomentsSym(updates, state as MomentsSym, b1, b2);
       const bc1 = biasCorrectionSym(b1, count);
       const bc2 = biasCorrectionSym(b2, count);
       // b2^t = exp(t * ln b2)
@@ -64,14 +61,8 @@ export function scaleByRadam(options: ScaleByRadamOptions = {}): GradientTransfo
       const rectArg = fx.div(fx.mul(fx.mul(fx.sub(rhoT, 4), fx.sub(rhoT, 2)), rhoInf), fx.mul(rhoT, (rhoInf - 4) * (rhoInf - 2)));
       const rect = fx.sqrt(fx.max(rectArg, 0));
       const sqrtBc2 = fx.sqrt(bc2);
-      const mu = { ...s.mu };
-      const nu = { ...s.nu };
       const out: Record<string, Sym> = {};
-      for (const [key, g] of Object.entries(updates)) {
-        const m = updateMomentSym(fx.elem(s.mu[key] as LeafRef, key), g, b1);
-        const v = updateMomentSym(fx.elem(s.nu[key] as LeafRef, key), fx.square(g), b2);
-        mu[key] = m;
-        nu[key] = v;
+      for (const { key, m, v } of each) {
         const corrected = fx.div(m, bc1);
         const adaptive = fx.div(sqrtBc2, fx.add(fx.sqrt(v), eps));
         out[key] = fx.select(rectified, fx.mul(fx.mul(corrected, adaptive), rect), corrected);
@@ -82,11 +73,7 @@ export function scaleByRadam(options: ScaleByRadamOptions = {}): GradientTransfo
 
   return {
     name,
-    init: (params) => ({
-      count: tf.scalar(0),
-      mu: initPerParameter(params, (p) => tf.zerosLike(p)),
-      nu: initPerParameter(params, (p) => tf.zerosLike(p)),
-    }),
+    init: initMoments,
     update: composedUpdate(name, fusion),
     fusion,
   };
