@@ -16,6 +16,27 @@ import {
 // before the direction. Lion's is decoupled: added after the direction, scaled by lr.
 
 /**
+ * The chain of torch's Adam-family classes: `chain(addDecayedWeights(wd), direction,
+ * scaleByLearningRate(lr))` (weight decay L2, before the direction), with `lr`, `betas`,
+ * `eps`, `weightDecay` and `extra` option names checked once, naming the optimizer.
+ */
+function adamFamily(
+  name: string,
+  options: { readonly lr?: number; readonly betas?: readonly [number, number]; readonly eps?: number; readonly weightDecay?: number },
+  defaultLr: number,
+  extra: readonly string[],
+  direction: (betas: { b1: number; b2: number; eps: number }) => GradientTransformation<StateValue>,
+): GradientTransformation<StateValue> {
+  checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay', ...extra]);
+  const lr = check.number(name, 'lr', options.lr ?? defaultLr, { min: 0 });
+  const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
+  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
+  const tx = chain({ decay: addDecayedWeights(weightDecay), direction: direction({ b1, b2, eps }), lr: scaleByLearningRate(lr) });
+  return tx as GradientTransformation<StateValue>;
+}
+
+/**
  * SGD as `torch.optim.SGD` (torch 1.13), options in camelCase:
  *
  * ```
@@ -119,18 +140,7 @@ export function adagrad(options: AdagradOptions = {}): GradientTransformation<St
  * Defaults: lr 2e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.
  */
 export function adamax(options: AdamaxOptions = {}): GradientTransformation<StateValue> {
-  const name = 'adamax';
-  checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay']);
-  const lr = check.number(name, 'lr', options.lr ?? 2e-3, { min: 0 });
-  const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
-  const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
-  const tx = chain({
-    decay: addDecayedWeights(weightDecay),
-    adamax: scaleByAdamax({ b1, b2, eps }),
-    lr: scaleByLearningRate(lr),
-  });
-  return tx as GradientTransformation<StateValue>;
+  return adamFamily('adamax', options, 2e-3, [], (o) => scaleByAdamax(o) as GradientTransformation<StateValue>);
 }
 
 /**
@@ -167,19 +177,10 @@ export function lion(options: LionOptions = {}): GradientTransformation<StateVal
  * momentumDecay 4e-3.
  */
 export function nadam(options: NadamOptions = {}): GradientTransformation<StateValue> {
-  const name = 'nadam';
-  checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay', 'momentumDecay']);
-  const lr = check.number(name, 'lr', options.lr ?? 2e-3, { min: 0 });
-  const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
-  const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
-  const momentumDecay = check.number(name, 'momentumDecay', options.momentumDecay ?? 4e-3, { min: 0 });
-  const tx = chain({
-    decay: addDecayedWeights(weightDecay),
-    nadam: scaleByNadam({ b1, b2, eps, momentumDecay }),
-    lr: scaleByLearningRate(lr),
+  return adamFamily('nadam', options, 2e-3, ['momentumDecay'], (o) => {
+    const momentumDecay = check.number('nadam', 'momentumDecay', options.momentumDecay ?? 4e-3, { min: 0 });
+    return scaleByNadam({ ...o, momentumDecay }) as GradientTransformation<StateValue>;
   });
-  return tx as GradientTransformation<StateValue>;
 }
 
 /**
@@ -188,16 +189,5 @@ export function nadam(options: NadamOptions = {}): GradientTransformation<StateV
  * (weight decay L2, as torch). Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.
  */
 export function radam(options: RadamOptions = {}): GradientTransformation<StateValue> {
-  const name = 'radam';
-  checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay']);
-  const lr = check.number(name, 'lr', options.lr ?? 1e-3, { min: 0 });
-  const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
-  const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
-  const tx = chain({
-    decay: addDecayedWeights(weightDecay),
-    radam: scaleByRadam({ b1, b2, eps }),
-    lr: scaleByLearningRate(lr),
-  });
-  return tx as GradientTransformation<StateValue>;
+  return adamFamily('radam', options, 1e-3, [], (o) => scaleByRadam(o) as GradientTransformation<StateValue>);
 }
