@@ -13,3 +13,4 @@ export {
 } from './run-case.js';
 export { listCaseFiles, loadCase, runDirectory, type DirectoryReport, type LoadedCase } from './run-directory.js';
 export { findGoldenDir } from './find-golden-dir.js';
+export { scheduleFromTorch, type TorchScheduleSpec } from './torch-schedule.js';

@@ -245,3 +245,139 @@ export function piecewiseConstantSchedule(initValue: number, boundariesAndScales
     return value;
   };
 }
+
+/** Options of {@link stepDecaySchedule}. */
+export interface StepDecayScheduleOptions {
+  /** The value at step 0. */
+  readonly initValue: number;
+  /** Steps per factor of `gamma`, an integer >= 1 (torch `step_size`). */
+  readonly stepSize: number;
+  /** The factor every `stepSize` steps, >= 0. Default 0.1, as torch. */
+  readonly gamma?: number;
+}
+
+/**
+ * `initValue` multiplied by `gamma` every `stepSize` steps (torch `StepLR(step_size, gamma)`;
+ * optax writes it as `exponential_decay(..., staircase=True)`):
+ *
+ *   value = initValue * gamma^floor(step / stepSize)
+ */
+export function stepDecaySchedule(options: StepDecayScheduleOptions): Schedule {
+  const name = 'stepDecaySchedule';
+  const init = finite(name, 'initValue', options.initValue);
+  const size = check.integer(name, 'stepSize', options.stepSize, 1);
+  const gamma = check.number(name, 'gamma', options.gamma ?? 0.1, { min: 0 });
+  return (step) => {
+    const p = Math.floor(Math.max(step, 0) / size);
+    return init === 0 ? 0 : init * gamma ** p; // 0 stays 0 (never 0 * inf)
+  };
+}
+
+/** Options of {@link cosineOnecycleSchedule} and {@link linearOnecycleSchedule}. */
+export interface OnecycleScheduleOptions {
+  /** The total steps of the cycle, an integer >= 2 (torch `total_steps`). */
+  readonly transitionSteps: number;
+  /** The largest value, reached at the end of the first phase (torch `max_lr`). */
+  readonly peakValue: number;
+  /** The fraction of `transitionSteps` spent rising, in (0, 1), with `pctStart * transitionSteps > 1`. Default 0.3. */
+  readonly pctStart?: number;
+  /** The start value is `peakValue / divFactor`, > 0. Default 25. */
+  readonly divFactor?: number;
+  /** The final value is `peakValue / (divFactor * finalDivFactor)`, > 0. Default 1e4. */
+  readonly finalDivFactor?: number;
+}
+
+type Anneal = (start: number, end: number, pct: number) => number;
+// torch's _annealing_cos and _annealing_linear, in their order of operations
+const annealCos: Anneal = (start, end, pct) => end + ((start - end) / 2) * (Math.cos(Math.PI * pct) + 1);
+const annealLinear: Anneal = (start, end, pct) => (end - start) * pct + start;
+
+function onecycle(name: string, options: OnecycleScheduleOptions, anneal: Anneal): Schedule {
+  const total = check.integer(name, 'transitionSteps', options.transitionSteps, 2);
+  const peak = finite(name, 'peakValue', options.peakValue);
+  const pct = check.number(name, 'pctStart', options.pctStart ?? 0.3, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
+  const div = check.number(name, 'divFactor', options.divFactor ?? 25, { min: 0, minExclusive: true });
+  const finalDiv = check.number(name, 'finalDivFactor', options.finalDivFactor ?? 1e4, { min: 0, minExclusive: true });
+  // torch: phase 1 ends at step pct * total - 1, phase 2 at total - 1
+  const end1 = pct * total - 1;
+  const end2 = total - 1;
+  if (!(end1 > 0)) {
+    // torch would divide by zero (or go backwards) in the first phase
+    throw new EmosensError('INVALID_OPTION', `${name}: options 'pctStart' * 'transitionSteps' must be > 1, so that the rise has a step; got ${pct} * ${total} = ${pct * total}.`);
+  }
+  const init = peak / div;
+  const min = init / finalDiv;
+  return (step) => {
+    const t = Math.min(Math.max(step, 0), end2);
+    return t <= end1 ? anneal(init, peak, t / end1) : anneal(peak, min, (t - end1) / (end2 - end1));
+  };
+}
+
+/**
+ * One cycle along cosines (optax `cosine_onecycle_schedule`, torch `OneCycleLR` with
+ * `anneal_strategy='cos'`, `three_phase=False`; Smith and Topin, arXiv 1708.07120): from
+ * `peakValue / divFactor` up to `peakValue`, then down to `peakValue / (divFactor * finalDivFactor)`.
+ *
+ *   e1 = pctStart * transitionSteps - 1,   e2 = transitionSteps - 1,   t = min(step, e2)
+ *   t <= e1:  cos(init, peak, t / e1)
+ *   else:     cos(peak, min, (t - e1) / (e2 - e1))
+ *   cos(a, b, p) = b + (a - b) / 2 * (1 + cos(pi * p))
+ *
+ * Follows torch's phase boundaries: the peak is reached at step `pctStart * transitionSteps - 1`
+ * and the final value at step `transitionSteps - 1` (held after, where torch refuses to step).
+ * **optax differs by one step**: its peak is at `floor(pctStart * transitionSteps)` and its
+ * final value at `transitionSteps`.
+ */
+export function cosineOnecycleSchedule(options: OnecycleScheduleOptions): Schedule {
+  return onecycle('cosineOnecycleSchedule', options, annealCos);
+}
+
+/**
+ * One cycle along straight lines (optax `linear_onecycle_schedule`, torch `OneCycleLR` with
+ * `anneal_strategy='linear'`, `three_phase=False`): as {@link cosineOnecycleSchedule} with
+ * `lin(a, b, p) = (b - a) * p + a` in place of the cosine. The same boundaries as torch,
+ * one step before optax's.
+ */
+export function linearOnecycleSchedule(options: OnecycleScheduleOptions): Schedule {
+  return onecycle('linearOnecycleSchedule', options, annealLinear);
+}
+
+/** Options of {@link cosineWarmRestartsSchedule}. */
+export interface CosineWarmRestartsScheduleOptions {
+  /** The value at the start of every period (torch: the optimizer's lr). */
+  readonly initValue: number;
+  /** The steps of the first period, an integer >= 1 (torch `T_0`). */
+  readonly firstPeriod: number;
+  /** Each period is this many times the previous one, an integer >= 1 (torch `T_mult`). Default 1. */
+  readonly periodMultiplier?: number;
+  /** The value the cosine approaches at the end of a period (torch `eta_min`). Default 0. */
+  readonly minValue?: number;
+}
+
+/**
+ * Cosine annealing with warm restarts, SGDR (Loshchilov and Hutter, arXiv 1608.03983;
+ * torch `CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)`; optax's `sgdr_schedule`
+ * takes a list of warm-up cosine pieces instead):
+ *
+ *   periods T_0 = firstPeriod, T_i = T_{i-1} * periodMultiplier; c = steps since the last restart
+ *   value = minValue + (initValue - minValue) * (1 + cos(pi * c / T_i)) / 2
+ */
+export function cosineWarmRestartsSchedule(options: CosineWarmRestartsScheduleOptions): Schedule {
+  const name = 'cosineWarmRestartsSchedule';
+  const init = finite(name, 'initValue', options.initValue);
+  const first = check.integer(name, 'firstPeriod', options.firstPeriod, 1);
+  const mult = check.integer(name, 'periodMultiplier', options.periodMultiplier ?? 1, 1);
+  const min = finite(name, 'minValue', options.minValue ?? 0);
+  return (step) => {
+    let c = Math.max(step, 0);
+    let period = first;
+    if (mult === 1) c %= first;
+    else {
+      while (c >= period) {
+        c -= period;
+        period *= mult;
+      }
+    }
+    return min + ((init - min) * (1 + Math.cos((Math.PI * c) / period))) / 2;
+  };
+}

@@ -4,12 +4,16 @@ import { describe, expect, it } from 'vitest';
 import {
   constantSchedule,
   cosineDecaySchedule,
+  cosineOnecycleSchedule,
+  cosineWarmRestartsSchedule,
   exponentialDecay,
   joinSchedules,
+  linearOnecycleSchedule,
   linearSchedule,
   piecewiseConstantSchedule,
   polynomialSchedule,
   scaleByLearningRate,
+  stepDecaySchedule,
   warmupCosineDecaySchedule,
   type Schedule,
 } from '../src/index.js';
@@ -141,6 +145,64 @@ describe('piecewiseConstantSchedule', () => {
     expect(() => piecewiseConstantSchedule(1, { 2: -1 })).toThrow(/piecewiseConstantSchedule: option 'boundariesAndScales\[2\]' must be in \[0, inf\), got -1/);
     expect(() => piecewiseConstantSchedule(1, { 1.5: 0.1 })).toThrow(/must have integer steps >= 0 as keys, got '1.5'/);
     expect(() => piecewiseConstantSchedule(1, { [-1]: 0.1 })).toThrow(/got '-1'/);
+  });
+});
+
+describe('stepDecaySchedule', () => {
+  it('multiplies by gamma every stepSize steps (torch StepLR)', () => {
+    const s = stepDecaySchedule({ initValue: 1, stepSize: 3, gamma: 0.5 });
+    // 0.5^floor(t / 3): t = 0..2 -> 1, t = 3..5 -> 0.5, t = 6 -> 0.25
+    expect(at(s, [0, 2, 3, 5, 6])).toEqual([1, 1, 0.5, 0.5, 0.25]);
+    // gamma defaults to 0.1, as torch; 0 stays 0
+    expect(stepDecaySchedule({ initValue: 2, stepSize: 1 })(2)).toBeCloseTo(0.02, 12);
+    expect(stepDecaySchedule({ initValue: 0, stepSize: 1, gamma: 1e300 })(10)).toBe(0);
+  });
+  it('refuses a stepSize < 1 and a negative gamma', () => {
+    expect(() => stepDecaySchedule({ initValue: 1, stepSize: 0 })).toThrow(/stepDecaySchedule: option 'stepSize' must be an integer >= 1, got 0/);
+    expect(() => stepDecaySchedule({ initValue: 1, stepSize: 1, gamma: -0.5 })).toThrow(/stepDecaySchedule: option 'gamma' must be in \[0, inf\), got -0.5/);
+  });
+});
+
+describe('cosineOnecycleSchedule and linearOnecycleSchedule', () => {
+  // transitionSteps 10, pctStart 0.3: torch's phase 1 ends at 0.3 * 10 - 1 = 2, phase 2 at 9.
+  // peak 1, divFactor 4 -> start 0.25, finalDivFactor 5 -> final 0.05
+  const options = { transitionSteps: 10, peakValue: 1, divFactor: 4, finalDivFactor: 5 };
+  it('rises to the peak at step pctStart * transitionSteps - 1 and falls to the final value at transitionSteps - 1 (torch)', () => {
+    const cos = cosineOnecycleSchedule(options);
+    // t = 1: halfway up the cosine, 1 + (0.25 - 1) / 2 * (1 + cos(pi / 2)) = 0.625; t = 2: the peak
+    // t = 9: the final value; after: held; t = 5.5 would be halfway down: (1 + 0.05) / 2
+    expect(at(cos, [0, 1, 2, 9, 20])).toEqual(close([0.25, 0.625, 1, 0.05, 0.05]));
+    // t = 4: pct = 2 / 7 down the second cosine
+    expect(cos(4)).toBeCloseTo(0.05 + 0.475 * (1 + Math.cos((Math.PI * 2) / 7)), 12);
+    const lin = linearOnecycleSchedule(options);
+    // t = 1: 0.25 + 0.75 / 2;  t = 4: 1 - 0.95 * 2 / 7
+    expect(at(lin, [0, 1, 2, 4, 9, 20])).toEqual(close([0.25, 0.625, 1, 1 - (0.95 * 2) / 7, 0.05, 0.05]));
+  });
+  it('takes the defaults of torch OneCycleLR (pctStart 0.3, divFactor 25, finalDivFactor 1e4)', () => {
+    const s = cosineOnecycleSchedule({ transitionSteps: 100, peakValue: 1 });
+    expect(at(s, [0, 29, 99])).toEqual(close([0.04, 1, 0.04 / 1e4]));
+  });
+  it('refuses options without a step in the rise, and bad factors', () => {
+    expect(() => cosineOnecycleSchedule({ transitionSteps: 3, peakValue: 1 })).toThrow(/cosineOnecycleSchedule: options 'pctStart' \* 'transitionSteps' must be > 1/);
+    expect(() => linearOnecycleSchedule({ transitionSteps: 10, peakValue: 1, pctStart: 1 })).toThrow(/linearOnecycleSchedule: option 'pctStart' must be in \(0, 1\), got 1/);
+    expect(() => cosineOnecycleSchedule({ transitionSteps: 10, peakValue: 1, divFactor: 0 })).toThrow(/option 'divFactor' must be in \(0, inf\)/);
+    expect(() => cosineOnecycleSchedule({ transitionSteps: 1, peakValue: 1 })).toThrow(/option 'transitionSteps' must be an integer >= 2/);
+  });
+});
+
+describe('cosineWarmRestartsSchedule', () => {
+  it('restarts the cosine after each period, periods growing by periodMultiplier (torch CosineAnnealingWarmRestarts)', () => {
+    const s = cosineWarmRestartsSchedule({ initValue: 1, firstPeriod: 2, periodMultiplier: 2, minValue: 0.2 });
+    // periods [0, 2), [2, 6), [6, 14): value 0.2 + 0.8 * (1 + cos(pi c / T)) / 2
+    // t = 1: c = 1, T = 2 -> 0.6;  t = 2: restart -> 1;  t = 3: c = 1, T = 4 -> 0.2 + 0.4 * (1 + sqrt(0.5));  t = 6: restart
+    expect(at(s, [0, 1, 2, 3, 4, 6])).toEqual(close([1, 0.6, 1, 0.2 + 0.4 * (1 + Math.SQRT1_2), 0.6, 1]));
+    // periodMultiplier 1: every firstPeriod steps, minValue 0 by default
+    expect(at(cosineWarmRestartsSchedule({ initValue: 1, firstPeriod: 4 }), [0, 2, 4, 6, 8])).toEqual(close([1, 0.5, 1, 0.5, 1]));
+  });
+  it('refuses a firstPeriod < 1 and a periodMultiplier that is not an integer >= 1', () => {
+    expect(() => cosineWarmRestartsSchedule({ initValue: 1, firstPeriod: 0 })).toThrow(/cosineWarmRestartsSchedule: option 'firstPeriod' must be an integer >= 1, got 0/);
+    expect(() => cosineWarmRestartsSchedule({ initValue: 1, firstPeriod: 2, periodMultiplier: 1.5 })).toThrow(/option 'periodMultiplier' must be an integer >= 1, got 1.5/);
+    expect(() => cosineWarmRestartsSchedule({ initValue: 1, firstPeriod: 2, minValue: NaN })).toThrow(/option 'minValue' must be a finite number/);
   });
 });
 
