@@ -6,6 +6,8 @@ export { scaleByEmotionStep } from './emotion-step.js';
 export { scaleByLearningRate, type Schedule, type ScheduleState } from './learning-rate.js';
 export { clip, clipByBlockRms, clipByGlobalNorm } from './clipping.js';
 export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
+export { lookahead, type LookaheadOptions, type LookaheadState } from './wrappers/lookahead.js';
+export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
 export {
   constantSchedule,
   cosineDecaySchedule,
