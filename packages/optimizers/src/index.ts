@@ -8,6 +8,8 @@ export type {
   EmoOptions,
   LionOptions,
   NadamOptions,
+  AdamOptions,
+  LearningRate,
   OptimizerOptions,
   RadamOptions,
   RmspropOptions,

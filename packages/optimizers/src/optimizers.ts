@@ -3,7 +3,8 @@ import { trackEmotion } from '@emosens/emotion';
 import { addDecayedWeights, scaleByEmotionStep, scaleByLearningRate, scaleBySign } from '@emosens/modifiers';
 import { rootFiltered, scaleByAdam, scaleByFactoredRms, scaleByLionMoment } from '@emosens/moments';
 import { withShadow } from '@emosens/shadow';
-import { resolveOptions, type EmoCatsOptions, type EmoOptions, type OptimizerOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, type AdamOptions, type EmoCatsOptions, type EmoOptions, type ResolvedOptions } from './options.js';
+import { resolveAdamFamily } from './torch-optimizers.js';
 
 /**
  * The shape shared by the Emo optimizers:
@@ -87,30 +88,50 @@ export function emoCats(options: EmoCatsOptions = {}): GradientTransformation<St
   return emoChain(direction as GradientTransformation<StateValue>, o, weightDecay);
 }
 
-/** `chain(scaleByAdam(), addDecayedWeights(wd), scaleByLearningRate(lr))`. */
-function adamChain(o: ResolvedOptions): GradientTransformation<StateValue> {
+/**
+ * Adam (Kingma & Ba, arXiv 1412.6980), as `torch.optim.Adam` (torch 1.13), options in camelCase:
+ *
+ * ```
+ * chain(addDecayedWeights(weightDecay),              g + wd * p   (L2, as torch's Adam)
+ *       scaleByAdam({ b1, b2, eps, amsgrad }),       m_hat / (sqrt(v_hat) + eps)
+ *       scaleByLearningRate(lr))                     * -lr
+ * ```
+ *
+ * `weightDecay` is torch's Adam's: an L2 penalty added to the gradient before the moments,
+ * so the decay is normalised with the gradient; for decoupled decay use {@link adamw}.
+ * `amsgrad: true` is torch's `amsgrad=True` (the denominator uses the running maximum of
+ * the second moment). Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0,
+ * amsgrad false.
+ */
+export function adam(options: AdamOptions = {}): GradientTransformation<StateValue> {
+  const o = resolveAdamFamily('adam', options, { lr: 1e-3, weightDecay: 0 }, ['amsgrad']);
+  const amsgrad = check.boolean('adam', 'amsgrad', options.amsgrad ?? false);
   const tx = chain({
-    moments: scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps }),
     decay: addDecayedWeights(o.weightDecay),
+    moments: scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps, amsgrad }),
     lr: scaleByLearningRate(o.lr),
   });
   return tx as GradientTransformation<StateValue>;
 }
 
 /**
- * Adam (Kingma & Ba, arXiv 1412.6980), as `torch.optim.Adam`:
- * `chain(scaleByAdam(), scaleByLearningRate(lr))` (a weight decay, when set, is decoupled).
- * Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.
+ * AdamW (Loshchilov & Hutter, arXiv 1711.05101), as `torch.optim.AdamW` (torch 1.13):
+ *
+ * ```
+ * chain(scaleByAdam({ b1, b2, eps, amsgrad }),       m_hat / (sqrt(v_hat) + eps)
+ *       addDecayedWeights(weightDecay),              + wd * p   (decoupled)
+ *       scaleByLearningRate(lr))                     * -lr
+ * ```
+ *
+ * Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.01, amsgrad false.
  */
-export function adam(options: OptimizerOptions = {}): GradientTransformation<StateValue> {
-  return adamChain(resolveOptions('adam', options, { betas: [0.9, 0.999], weightDecay: 0 }));
-}
-
-/**
- * AdamW (Loshchilov & Hutter, arXiv 1711.05101), as `torch.optim.AdamW`:
- * `chain(scaleByAdam(), addDecayedWeights(wd), scaleByLearningRate(lr))`.
- * Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weightDecay 0.01.
- */
-export function adamw(options: OptimizerOptions = {}): GradientTransformation<StateValue> {
-  return adamChain(resolveOptions('adamw', options, { betas: [0.9, 0.999], weightDecay: 0.01 }));
+export function adamw(options: AdamOptions = {}): GradientTransformation<StateValue> {
+  const o = resolveAdamFamily('adamw', options, { lr: 1e-3, weightDecay: 0.01 }, ['amsgrad']);
+  const amsgrad = check.boolean('adamw', 'amsgrad', options.amsgrad ?? false);
+  const tx = chain({
+    moments: scaleByAdam({ b1: o.b1, b2: o.b2, eps: o.eps, amsgrad }),
+    decay: addDecayedWeights(o.weightDecay),
+    lr: scaleByLearningRate(o.lr),
+  });
+  return tx as GradientTransformation<StateValue>;
 }

@@ -1,4 +1,19 @@
 import { check, EmosensError } from '@emosens/core';
+import type { Schedule } from '@emosens/modifiers';
+
+/**
+ * A learning rate: a number, or a schedule `step => lr` of the step count (0 on the first
+ * step), e.g. `warmupCosineDecaySchedule(...)` of @emosens/modifiers, given to
+ * `scaleByLearningRate` at the end of the chain (weight decay of the optimizer scales with it,
+ * as torch's schedulers scale the whole step).
+ */
+export type LearningRate = number | Schedule;
+
+/** Validates a learning rate option: a function (a schedule) or a finite number >= 0. */
+export function checkLearningRate(optimizer: string, value: unknown, fallback: number): LearningRate {
+  if (typeof value === 'function') return value as Schedule;
+  return check.number(optimizer, 'lr', value ?? fallback, { min: 0 });
+}
 
 /** Options shared by the optimizers. Missing keys take the reference defaults. */
 export interface OptimizerOptions {
@@ -10,6 +25,14 @@ export interface OptimizerOptions {
   readonly eps?: number;
   /** Decoupled weight decay. Default 0.01 (Adam: 0). */
   readonly weightDecay?: number;
+}
+
+/** Options of {@link adam} and {@link adamw}, torch's `Adam` / `AdamW` arguments in camelCase. */
+export interface AdamOptions extends Omit<OptimizerOptions, 'lr'> {
+  /** Learning rate, or a schedule of the step count (0 on the first step). Default 1e-3. */
+  readonly lr?: LearningRate;
+  /** torch's `amsgrad`: divide by the root of the running maximum of the second moment. Default false. */
+  readonly amsgrad?: boolean;
 }
 
 /** Options of the Emo optimizers. */
@@ -64,7 +87,7 @@ export function resolveOptions(
 /** Options of {@link sgd}, torch's `SGD` arguments in camelCase. */
 export interface SgdOptions {
   /** Learning rate. Default 1e-3 (torch requires it). */
-  readonly lr?: number;
+  readonly lr?: LearningRate;
   /** Momentum factor, >= 0. Default 0 (no momentum buffer). */
   readonly momentum?: number;
   /** Dampening of the momentum, in [0, 1]. Default 0. */
@@ -78,7 +101,7 @@ export interface SgdOptions {
 /** Options of {@link rmsprop}, torch's `RMSprop` arguments in camelCase. */
 export interface RmspropOptions {
   /** Learning rate. Default 1e-2. */
-  readonly lr?: number;
+  readonly lr?: LearningRate;
   /** Smoothing constant of the squared-gradient average, in [0, 1]. Default 0.99. */
   readonly alpha?: number;
   /** Added to the denominator. Default 1e-8. */
@@ -94,7 +117,7 @@ export interface RmspropOptions {
 /** Options of {@link adagrad}, torch's `Adagrad` arguments in camelCase (no `lr_decay`). */
 export interface AdagradOptions {
   /** Learning rate. Default 1e-2. */
-  readonly lr?: number;
+  readonly lr?: LearningRate;
   /** L2 penalty, added to the gradient. Default 0. */
   readonly weightDecay?: number;
   /** Initial value of the sum of squares, >= 0. Default 0. */
@@ -106,7 +129,7 @@ export interface AdagradOptions {
 /** Options of {@link adamax}, torch's `Adamax` arguments in camelCase. */
 export interface AdamaxOptions {
   /** Learning rate. Default 2e-3. */
-  readonly lr?: number;
+  readonly lr?: LearningRate;
   /** `[beta1, beta2]`. Default `[0.9, 0.999]`. */
   readonly betas?: readonly [number, number];
   /** Added to `|g|` before the maximum. Default 1e-8. */
@@ -118,7 +141,7 @@ export interface AdamaxOptions {
 /** Options of {@link nadam}. */
 export interface NadamOptions {
   /** Learning rate. Default 2e-3. */
-  readonly lr?: number;
+  readonly lr?: LearningRate;
   /** `[beta1, beta2]`. Default `[0.9, 0.999]`. */
   readonly betas?: readonly [number, number];
   /** Added to the root of the bias-corrected second moment. Default 1e-8. */
@@ -132,7 +155,7 @@ export interface NadamOptions {
 /** Options of {@link radam}. */
 export interface RadamOptions {
   /** Learning rate. Default 1e-3. */
-  readonly lr?: number;
+  readonly lr?: LearningRate;
   /** `[beta1, beta2]`. Default `[0.9, 0.999]`. */
   readonly betas?: readonly [number, number];
   /** Added to the root of the bias-corrected second moment. Default 1e-8. */
@@ -144,7 +167,7 @@ export interface RadamOptions {
 /** Options of {@link lion}. */
 export interface LionOptions {
   /** Learning rate. Default 1e-4. */
-  readonly lr?: number;
+  readonly lr?: LearningRate;
   /** `[beta1, beta2]`: beta1 interpolates the direction, beta2 decays the moment. Default `[0.9, 0.99]`. */
   readonly betas?: readonly [number, number];
   /** Decoupled weight decay: `p *= 1 - lr * wd` each step. Default 0. */

@@ -2,7 +2,9 @@ import { chain, check, EmosensError, type GradientTransformation, type StateValu
 import { addDecayedWeights, scaleByLearningRate, scaleBySign } from '@emosens/modifiers';
 import { scaleByAdagrad, scaleByAdamax, scaleByLionMoment, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
 import {
+  checkLearningRate,
   checkOptionKeys,
+  type LearningRate,
   type AdagradOptions,
   type AdamaxOptions,
   type LionOptions,
@@ -15,23 +17,45 @@ import {
 // torch's `weight_decay` is an L2 penalty for these classes: added to the gradient
 // before the direction. Lion's is decoupled: added after the direction, scaled by lr.
 
+/** The validated options of an Adam-family optimizer. */
+export interface AdamFamilyOptions {
+  readonly lr: LearningRate;
+  readonly b1: number;
+  readonly b2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+}
+
+/**
+ * Checks an Adam-family optimizer's `lr`, `betas`, `eps`, `weightDecay` and `extra` option
+ * names once, naming the optimizer, and applies the defaults.
+ */
+export function resolveAdamFamily(
+  name: string,
+  options: { readonly lr?: LearningRate; readonly betas?: readonly [number, number]; readonly eps?: number; readonly weightDecay?: number },
+  defaults: { readonly lr: number; readonly weightDecay: number },
+  extra: readonly string[],
+): AdamFamilyOptions {
+  checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay', ...extra]);
+  const lr = checkLearningRate(name, options.lr, defaults.lr);
+  const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
+  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? defaults.weightDecay, { min: 0 });
+  return { lr, b1, b2, eps, weightDecay };
+}
+
 /**
  * The chain of torch's Adam-family classes: `chain(addDecayedWeights(wd), direction,
- * scaleByLearningRate(lr))` (weight decay L2, before the direction), with `lr`, `betas`,
- * `eps`, `weightDecay` and `extra` option names checked once, naming the optimizer.
+ * scaleByLearningRate(lr))` (weight decay L2, before the direction).
  */
 function adamFamily(
   name: string,
-  options: { readonly lr?: number; readonly betas?: readonly [number, number]; readonly eps?: number; readonly weightDecay?: number },
+  options: { readonly lr?: LearningRate; readonly betas?: readonly [number, number]; readonly eps?: number; readonly weightDecay?: number },
   defaultLr: number,
   extra: readonly string[],
   direction: (betas: { b1: number; b2: number; eps: number }) => GradientTransformation<StateValue>,
 ): GradientTransformation<StateValue> {
-  checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay', ...extra]);
-  const lr = check.number(name, 'lr', options.lr ?? defaultLr, { min: 0 });
-  const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
-  const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
+  const { lr, b1, b2, eps, weightDecay } = resolveAdamFamily(name, options, { lr: defaultLr, weightDecay: 0 }, extra);
   const tx = chain({ decay: addDecayedWeights(weightDecay), direction: direction({ b1, b2, eps }), lr: scaleByLearningRate(lr) });
   return tx as GradientTransformation<StateValue>;
 }
@@ -51,7 +75,7 @@ function adamFamily(
 export function sgd(options: SgdOptions = {}): GradientTransformation<StateValue> {
   const name = 'sgd';
   checkOptionKeys(name, options, ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay']);
-  const lr = check.number(name, 'lr', options.lr ?? 1e-3, { min: 0 });
+  const lr = checkLearningRate(name, options.lr, 1e-3);
   const momentum = check.number(name, 'momentum', options.momentum ?? 0, { min: 0 });
   const dampening = check.number(name, 'dampening', options.dampening ?? 0, { min: 0, max: 1 });
   const nesterov = check.boolean(name, 'nesterov', options.nesterov ?? false);
@@ -85,7 +109,7 @@ export function sgd(options: SgdOptions = {}): GradientTransformation<StateValue
 export function rmsprop(options: RmspropOptions = {}): GradientTransformation<StateValue> {
   const name = 'rmsprop';
   checkOptionKeys(name, options, ['lr', 'alpha', 'eps', 'weightDecay', 'momentum', 'centered']);
-  const lr = check.number(name, 'lr', options.lr ?? 1e-2, { min: 0 });
+  const lr = checkLearningRate(name, options.lr, 1e-2);
   const alpha = check.number(name, 'alpha', options.alpha ?? 0.99, { min: 0, max: 1 });
   const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
   const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
@@ -116,7 +140,7 @@ export function rmsprop(options: RmspropOptions = {}): GradientTransformation<St
 export function adagrad(options: AdagradOptions = {}): GradientTransformation<StateValue> {
   const name = 'adagrad';
   checkOptionKeys(name, options, ['lr', 'weightDecay', 'initialAccumulatorValue', 'eps']);
-  const lr = check.number(name, 'lr', options.lr ?? 1e-2, { min: 0 });
+  const lr = checkLearningRate(name, options.lr, 1e-2);
   const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
   const initialAccumulatorValue = check.number(name, 'initialAccumulatorValue', options.initialAccumulatorValue ?? 0, { min: 0 });
   const eps = check.number(name, 'eps', options.eps ?? 1e-10, { min: 0 });
@@ -158,7 +182,7 @@ export function adamax(options: AdamaxOptions = {}): GradientTransformation<Stat
 export function lion(options: LionOptions = {}): GradientTransformation<StateValue> {
   const name = 'lion';
   checkOptionKeys(name, options, ['lr', 'betas', 'weightDecay']);
-  const lr = check.number(name, 'lr', options.lr ?? 1e-4, { min: 0 });
+  const lr = checkLearningRate(name, options.lr, 1e-4);
   const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.99]);
   const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
   const tx = chain({

@@ -35,12 +35,13 @@ describe('defaults are the reference defaults', () => {
   // Each default run equals the run with the reference's values spelled out, and differs
   // from a run with one of them changed (so the comparison can fail).
   const reference = { lr: 1e-3, eps: 1e-8, useShadow: false } as const;
+  const torch = { lr: 1e-3, eps: 1e-8, amsgrad: false } as const;
   it.each([
     ['emoSens', emoSens, { ...reference, betas: [0.9, 0.999], weightDecay: 0.01 }],
     ['emoAiry', emoAiry, { ...reference, betas: [0.9, 0.999], weightDecay: 0.01 }],
     ['emoCats', emoCats, { ...reference, betas: [0.9, 0.99], weightDecay: 0.01 }],
-    ['adamw', adamw, { ...reference, betas: [0.9, 0.999], weightDecay: 0.01 }],
-    ['adam', adam, { ...reference, betas: [0.9, 0.999], weightDecay: 0 }],
+    ['adamw', adamw, { ...torch, betas: [0.9, 0.999], weightDecay: 0.01 }],
+    ['adam', adam, { ...torch, betas: [0.9, 0.999], weightDecay: 0 }],
   ] as const)('%s', (_name, make, spelled) => {
     const defaults = trajectory(make());
     expect(trajectory(make(spelled as never))).toEqual(defaults);
@@ -65,6 +66,8 @@ describe('options are validated, naming the optimizer and option', () => {
     [() => emoCats({ decoupledWeightDecay: 'yes' as never }), /emoCats: option 'decoupledWeightDecay' must be true or false/],
     [() => adamw({ weightDecay: Number.NaN }), /adamw: option 'weightDecay' must be a finite number/],
     [() => emoSens({ learningRate: 0.1 } as never), /emoSens: unknown option 'learningRate'/],
+    [() => adam({ useShadow: true } as never), /adam: unknown option 'useShadow'; known options: lr, betas, eps, weightDecay, amsgrad\./],
+    [() => adamw({ amsgrad: 1 } as never), /adamw: option 'amsgrad' must be true or false/],
   ])('%#', (make, message) => {
     expect(make).toThrowError(EmosensError);
     expect(make).toThrowError(message);
@@ -119,4 +122,50 @@ describe('every optimizer', () => {
       opt.dispose();
     });
   }
+});
+
+describe('adam and adamw place the weight decay as torch does', () => {
+  /** One composed step of `tx` from p = [2, -4] on gradient g. */
+  function oneStep(tx: ReturnType<typeof adam>, g: number[]): number[] {
+    const p = { w: tf.tensor([2, -4], [2], 'float32') };
+    const opt = statefulOptimizer(tx, p, { fused: false });
+    tf.dispose(Object.values(p));
+    const grads = { w: tf.tensor(g, [2], 'float32') };
+    opt.step(grads);
+    tf.dispose(Object.values(grads));
+    const out = Array.from(opt.params.w!.dataSync());
+    opt.dispose();
+    return out;
+  }
+
+  it('adam: L2, the decay enters the normalised moments (first step moves each weight by lr)', () => {
+    // step 1: m_hat = g', v_hat = g'^2, so u = g' / (|g'| + eps) = sign(g') with g' = g + wd * p.
+    // With g = [0, 0] and wd 0.5: g' = [1, -2], so p moves by -lr * sign(g') ~ [-0.1, +0.1].
+    const moved = oneStep(adam({ lr: 0.1, weightDecay: 0.5 }), [0, 0]);
+    expect(moved[0]).toBeCloseTo(1.9, 6);
+    expect(moved[1]).toBeCloseTo(-3.9, 6);
+  });
+
+  it('adamw: decoupled, a zero gradient moves each weight by lr * wd * p only', () => {
+    const moved = oneStep(adamw({ lr: 0.1, weightDecay: 0.5 }), [0, 0]);
+    expect(moved[0]).toBeCloseTo(2 - 0.1 * 0.5 * 2, 6);
+    expect(moved[1]).toBeCloseTo(-4 + 0.1 * 0.5 * 4, 6);
+  });
+
+  it('amsgrad changes the trajectory once the second moment falls', () => {
+    const run = (amsgrad: boolean) => {
+      const p = { w: tf.tensor([1], [1], 'float32') };
+      const opt = statefulOptimizer(adam({ lr: 0.1, amsgrad }), p, { fused: false });
+      tf.dispose(Object.values(p));
+      for (const g of [5, 0.1, 0.1]) {
+        const grads = { w: tf.tensor([g], [1], 'float32') };
+        opt.step(grads);
+        tf.dispose(Object.values(grads));
+      }
+      const out = opt.params.w!.dataSync()[0]!;
+      opt.dispose();
+      return out;
+    };
+    expect(run(true)).not.toBeCloseTo(run(false), 4);
+  });
 });

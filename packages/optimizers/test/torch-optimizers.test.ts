@@ -200,3 +200,29 @@ describe('every torch optimizer', () => {
     });
   }
 });
+
+describe('lr may be a schedule of the step count', () => {
+  it('sgd and adamw take each step with the schedule\'s value (decay scaled too), and a NaN value is named', () => {
+    const p = { w: tf.tensor([1, -2], [2], 'float32') };
+    const lrs = [0.1, 0.2, 0.05];
+    const opt = statefulOptimizer(sgd({ lr: (t: number) => lrs[t] ?? Number.NaN }), p, { fused: false });
+    const w0 = Array.from(p.w.dataSync());
+    tf.dispose(Object.values(p));
+    const g = { w: tf.tensor([0.5, 1], [2], 'float32') };
+    let expected = w0;
+    for (const lr of lrs) {
+      opt.step(g);
+      expected = expected.map((w, i) => w - lr * [0.5, 1][i]!);
+      const actual = Array.from(opt.params.w!.dataSync());
+      actual.forEach((a, i) => expect(a).toBeCloseTo(expected[i]!, 6));
+    }
+    expect(() => opt.step(g)).toThrowError(/schedule returned NaN at step 3/);
+    tf.dispose(Object.values(g));
+    opt.dispose();
+  });
+
+  it('a non-function, non-number lr is rejected by name', () => {
+    expect(() => sgd({ lr: '0.1' as never })).toThrowError(/sgd: option 'lr'/);
+    expect(() => rmsprop({ lr: -1 })).toThrowError(/rmsprop: option 'lr'/);
+  });
+});
