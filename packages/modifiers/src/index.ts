@@ -7,7 +7,6 @@ export { scaleByLearningRate, type Schedule, type ScheduleState } from './learni
 export { clip, clipByBlockRms, clipByGlobalNorm } from './clipping.js';
 export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
 export { lookahead, type LookaheadOptions, type LookaheadState } from './wrappers/lookahead.js';
-export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
 export {
   constantSchedule,
   cosineDecaySchedule,
