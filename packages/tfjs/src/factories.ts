@@ -1,16 +1,8 @@
 // Declares the `emotion` and `calm` signals (module augmentation of @emosens/core), so that
 // `optimizer.signals.emotion` is typed for users; kept in the emitted .d.ts on purpose.
 /// <reference types="@emosens/emotion" preserve="true" />
-import {
-  adam as adamTransform,
-  adamw as adamwTransform,
-  emoAiry as emoAiryTransform,
-  emoCats as emoCatsTransform,
-  emoSens as emoSensTransform,
-  type EmoCatsOptions,
-  type EmoOptions,
-  type OptimizerOptions,
-} from '@emosens/optimizers';
+import type { GradientTransformation, StateValue } from '@emosens/core';
+import * as transforms from '@emosens/optimizers';
 import { createOptimizer } from './create-optimizer.js';
 import { registerTransformFactory, type FactoryOptions } from './registry.js';
 import type { TransformOptimizer, TransformOptimizerOptions } from './transform-optimizer.js';
@@ -18,23 +10,38 @@ import type { TransformOptimizer, TransformOptimizerOptions } from './transform-
 /** Options of the ready-made optimizers: the optimizer's own, plus the adapter's. */
 export type AdapterOptions = Omit<TransformOptimizerOptions, 'source'>;
 
-registerTransformFactory('emoSens', (o) => emoSensTransform(o as EmoOptions));
-registerTransformFactory('emoAiry', (o) => emoAiryTransform(o as EmoOptions));
-registerTransformFactory('emoCats', (o) => emoCatsTransform(o as EmoCatsOptions));
-registerTransformFactory('adam', (o) => adamTransform(o as OptimizerOptions));
-registerTransformFactory('adamw', (o) => adamwTransform(o as OptimizerOptions));
+/** A ready-made optimizer of @emosens/optimizers as a `tf.Optimizer` factory: its own options plus the adapter's. */
+export type ReadyMadeFactory<O> = (options?: O & AdapterOptions) => TransformOptimizer;
 
 const ADAPTER_KEYS = new Set<string>(['onNonFinite', 'fused']);
 
-function build(factory: string, options: object): TransformOptimizer {
-  const own: Record<string, unknown> = {};
-  const adapter: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) {
-    if (value === undefined) continue;
-    (ADAPTER_KEYS.has(key) ? adapter : own)[key] = value;
-  }
-  return createOptimizer(factory, own as FactoryOptions, adapter as AdapterOptions);
+/**
+ * The one mechanism behind every ready-made factory: registers `transform` of
+ * @emosens/optimizers under `name` (so `fromConfig` and `tf.loadLayersModel` can rebuild
+ * it) and returns the `tf.Optimizer` factory of the same name, which splits the adapter
+ * options (`onNonFinite`, `fused`) from the optimizer's own and records the latter in the
+ * config. The optimizer's options are validated by its transform, naming the option.
+ */
+function readyMade<O extends object>(
+  name: string,
+  transform: (options?: O) => GradientTransformation<StateValue>,
+): ReadyMadeFactory<O> {
+  registerTransformFactory(name, (o) => transform(o as O));
+  return (options = {} as O & AdapterOptions) => {
+    const own: Record<string, unknown> = {};
+    const adapter: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(options)) {
+      if (value === undefined) continue;
+      (ADAPTER_KEYS.has(key) ? adapter : own)[key] = value;
+    }
+    return createOptimizer(name, own as FactoryOptions, adapter as AdapterOptions);
+  };
 }
+
+// Each factory below is exported under the name of the @emosens/optimizers transform it
+// runs (and registered for configs under that name): `adam` here is emosens's torch-exact
+// Adam as a tf.Optimizer, not `tf.train.adam`. Import them from '@emosens/tfjs', so the
+// package name says which one you mean.
 
 /**
  * EmoSens as a `tf.Optimizer` (see `emoSens` of @emosens/optimizers for the update rule).
@@ -46,40 +53,87 @@ function build(factory: string, options: object): TransformOptimizer {
  * model.compile({ optimizer: emoSens({ lr: 1e-3 }), loss: 'categoricalCrossentropy' });
  * ```
  */
-export function emoSens(options: EmoOptions & AdapterOptions = {}): TransformOptimizer {
-  return build('emoSens', options);
-}
+export const emoSens = readyMade('emoSens', transforms.emoSens);
 
 /**
  * EmoAiry as a `tf.Optimizer` (factored second moments for matrices; see `emoAiry` of
  * @emosens/optimizers). Defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0.01,
  * useShadow false, onNonFinite 'skip'. Needs the loss every step.
  */
-export function emoAiry(options: EmoOptions & AdapterOptions = {}): TransformOptimizer {
-  return build('emoAiry', options);
-}
+export const emoAiry = readyMade('emoAiry', transforms.emoAiry);
 
 /**
  * EmoCats as a `tf.Optimizer` (Lion-style signed moment; see `emoCats` of
  * @emosens/optimizers). Defaults: lr 1e-3, betas [0.9, 0.99], weightDecay 0.01,
  * useShadow false, decoupledWeightDecay false, onNonFinite 'skip'. Needs the loss every step.
  */
-export function emoCats(options: EmoCatsOptions & AdapterOptions = {}): TransformOptimizer {
-  return build('emoCats', options);
-}
+export const emoCats = readyMade('emoCats', transforms.emoCats);
 
 /**
  * Adam as a `tf.Optimizer`, computed like `torch.optim.Adam`. Defaults: lr 1e-3,
  * betas [0.9, 0.999], eps 1e-8, weightDecay 0, onNonFinite 'skip'. Needs no loss.
  */
-export function adam(options: OptimizerOptions & AdapterOptions = {}): TransformOptimizer {
-  return build('adam', options);
-}
+export const adam = readyMade('adam', transforms.adam);
 
 /**
  * AdamW as a `tf.Optimizer`, computed like `torch.optim.AdamW`. Defaults: lr 1e-3,
  * betas [0.9, 0.999], eps 1e-8, weightDecay 0.01, onNonFinite 'skip'. Needs no loss.
  */
-export function adamw(options: OptimizerOptions & AdapterOptions = {}): TransformOptimizer {
-  return build('adamw', options);
-}
+export const adamw = readyMade('adamw', transforms.adamw);
+
+/**
+ * SGD as a `tf.Optimizer`, computed like `torch.optim.SGD` (see `sgd` of
+ * @emosens/optimizers). Defaults: lr 1e-3, momentum 0, dampening 0, nesterov false,
+ * weightDecay 0 (L2), onNonFinite 'skip'. Needs no loss. `sgd({ lr, momentum: 0.9 })` is
+ * what `tf.train.momentum(lr, 0.9)` computes.
+ *
+ * ```ts
+ * model.compile({ optimizer: sgd({ lr: 0.05, momentum: 0.9 }), loss: 'categoricalCrossentropy' });
+ * ```
+ */
+export const sgd = readyMade('sgd', transforms.sgd);
+
+/**
+ * RMSprop as a `tf.Optimizer`, computed like `torch.optim.RMSprop`: `g / (sqrt(v) + eps)`.
+ * Defaults: lr 1e-2, alpha 0.99, eps 1e-8, weightDecay 0 (L2), momentum 0, centered false,
+ * onNonFinite 'skip'. Needs no loss.
+ *
+ * Differs from `tf.train.rmsprop`, which divides by `sqrt(v + eps)` (eps inside the root)
+ * and takes `decay` for torch's `alpha`.
+ */
+export const rmsprop = readyMade('rmsprop', transforms.rmsprop);
+
+/**
+ * Adagrad as a `tf.Optimizer`, computed like `torch.optim.Adagrad` (no `lr_decay`).
+ * Defaults: lr 1e-2, weightDecay 0 (L2), initialAccumulatorValue 0, eps 1e-10,
+ * onNonFinite 'skip'. Needs no loss.
+ */
+export const adagrad = readyMade('adagrad', transforms.adagrad);
+
+/**
+ * Adamax as a `tf.Optimizer`, computed like `torch.optim.Adamax`. Defaults: lr 2e-3,
+ * betas [0.9, 0.999], eps 1e-8, weightDecay 0 (L2), onNonFinite 'skip'. Needs no loss.
+ */
+export const adamax = readyMade('adamax', transforms.adamax);
+
+/**
+ * NAdam as a `tf.Optimizer`, computed like `torch.optim.NAdam` (torch 1.13). Defaults:
+ * lr 2e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0 (L2), momentumDecay 4e-3,
+ * onNonFinite 'skip'. Needs no loss. tfjs has no NAdam.
+ */
+export const nadam = readyMade('nadam', transforms.nadam);
+
+/**
+ * RAdam as a `tf.Optimizer`, computed like `torch.optim.RAdam` (torch 1.13). Defaults:
+ * lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0 (L2), onNonFinite 'skip'. Needs no
+ * loss. tfjs has no RAdam.
+ */
+export const radam = readyMade('radam', transforms.radam);
+
+/**
+ * Lion (Chen et al., arXiv 2302.06675) as a `tf.Optimizer`: `p -= lr * (sign(b1 m + (1 - b1) g) + wd p)`.
+ * Defaults: lr 1e-4, betas [0.9, 0.99], weightDecay 0 (decoupled), onNonFinite 'skip'.
+ * Needs no loss. Lion's steps have size lr per entry: use a learning rate 3-10x smaller
+ * than Adam's. tfjs has no Lion.
+ */
+export const lion = readyMade('lion', transforms.lion);

@@ -5,7 +5,22 @@ export {
   type TransformSource,
 } from './transform-optimizer.js';
 export { createOptimizer } from './create-optimizer.js';
-export { adam, adamw, emoAiry, emoCats, emoSens, type AdapterOptions } from './factories.js';
+export {
+  adagrad,
+  adam,
+  adamax,
+  adamw,
+  emoAiry,
+  emoCats,
+  emoSens,
+  lion,
+  nadam,
+  radam,
+  rmsprop,
+  sgd,
+  type AdapterOptions,
+  type ReadyMadeFactory,
+} from './factories.js';
 export {
   getTransformFactory,
   registerTransformFactory,

@@ -12,8 +12,9 @@ const factories = new Map<string, TransformFactory>();
 /**
  * Registers a named transform factory, so that an optimizer built with
  * `createOptimizer(name, options)` can be rebuilt from its config (`fromConfig`,
- * `tf.loadLayersModel` with a saved optimizer). The ready-made `emoSens`, `emoAiry`,
- * `emoCats`, `adam` and `adamw` are registered by this package.
+ * `tf.loadLayersModel` with a saved optimizer). Every ready-made optimizer of this package
+ * (`emoSens`, `emoAiry`, `emoCats`, `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`, `adamax`,
+ * `nadam`, `radam`, `lion`) is registered under its own name.
  *
  * Names must not contain `_`: tfjs-layers turns snake_case strings of a saved config
  * into camelCase when it loads a model, which would change the name.
