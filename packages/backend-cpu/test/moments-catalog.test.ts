@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chain, explainFusion, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
 import { scaleByLearningRate } from '@emosens/modifiers';
-import { scaleByAdagrad, scaleByAdam, scaleByAdamax, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
+import { scaleByAdafactorRms, scaleByAdagrad, scaleByAdam, scaleByAdamax, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
 import { registerCpuKernels } from '../src/index.js';
 
 // The torch-peer moment blocks of @emosens/moments fuse on the typed-array target, and the fused
@@ -32,6 +32,9 @@ const blocks: [string, () => GradientTransformation<StateValue>, number?][] = [
   // With b2 = 0.999 or 0.99, rho_t <= 5 for steps 1-5 (the momentum branch) and > 5 from step 6 (rectified): 8 steps take both.
   ['scaleByRadam', () => scaleByRadam() as unknown as GradientTransformation<StateValue>, 8],
   ['scaleByRadam b2 = 0.99', () => scaleByRadam({ b1: 0.8, b2: 0.99, eps: 1e-3 }) as unknown as GradientTransformation<StateValue>, 8],
+  // Adafactor's second moment: w [2, 3] kept whole (default minDimSizeToFactor 128), then factored (2).
+  ['scaleByAdafactorRms', () => scaleByAdafactorRms() as unknown as GradientTransformation<StateValue>],
+  ['scaleByAdafactorRms factored', () => scaleByAdafactorRms({ minDimSizeToFactor: 2, decayRate: 0.6 }) as unknown as GradientTransformation<StateValue>, 6],
 ];
 
 function run(block: () => GradientTransformation<StateValue>, fused: boolean, steps: number) {
@@ -54,7 +57,7 @@ function run(block: () => GradientTransformation<StateValue>, fused: boolean, st
   return out;
 }
 
-describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax, scaleByAdam amsgrad, scaleByNadam, scaleByRadam) on the cpu target', () => {
+describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax, scaleByAdam amsgrad, scaleByNadam, scaleByRadam, scaleByAdafactorRms) on the cpu target', () => {
   for (const [label, block, steps = 4] of blocks) {
     it(`${label}: fuses, and the fused steps equal the composed ones bit for bit`, () => {
       const composed = run(block, false, steps);
@@ -66,6 +69,36 @@ describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax, 
       expect(fused.paths).toEqual(Array<string>(steps).fill('fused'));
       expect(fused.w).toEqual(composed.w);
       expect(fused.b).toEqual(composed.b);
+    });
+  }
+});
+
+describe('scaleByAdafactorRms on the cpu target: more rows than columns, rank 3', () => {
+  for (const shape of [
+    [3, 2],
+    [2, 2, 3],
+  ]) {
+    it(`[${shape.join(', ')}] factored: fused steps equal composed ones bit for bit`, () => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const make = () => chain(scaleByAdafactorRms({ minDimSizeToFactor: 2 }), scaleByLearningRate(0.1));
+      const go = (fused: boolean) => {
+        const params = { w: tf.tensor(Array.from({ length: size }, (_, k) => Math.cos(k)), shape) };
+        const opt = statefulOptimizer(make(), params, { fused });
+        for (let t = 0; t < 5; t++) {
+          const g = { w: tf.tensor(Array.from({ length: size }, (_, k) => Math.sin(k * 1.7 + t) * (k % 4 === 1 ? 0 : 1 + k)), shape) };
+          opt.step(g);
+          g.w.dispose();
+        }
+        const out = { w: bits(opt.params.w!), path: opt.path };
+        opt.dispose();
+        params.w.dispose();
+        return out;
+      };
+      const composed = go(false);
+      unregister = registerCpuKernels({ precision: 'exact' });
+      const fused = go(true);
+      expect([composed.path, fused.path]).toEqual(['composed', 'fused']);
+      expect(fused.w).toEqual(composed.w);
     });
   }
 });

@@ -1,6 +1,7 @@
 /// <reference types="@emosens/emotion" preserve="true" />
 export { scaleByAdam, type AdamState, type ScaleByAdamOptions } from './scale-by-adam.js';
 export { scaleByFactoredRms, type FactoredRmsState, type ScaleByFactoredRmsOptions } from './scale-by-factored-rms.js';
+export { scaleByAdafactorRms, type AdafactorRmsState, type ScaleByAdafactorRmsOptions } from './scale-by-adafactor-rms.js';
 export {
   rootFiltered,
   type RootFilterOptions,
