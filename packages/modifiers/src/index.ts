@@ -5,6 +5,7 @@ export { addDecayedWeights } from './weight-decay.js';
 export { scaleByEmotionStep } from './emotion-step.js';
 export { scaleByLearningRate, type Schedule, type ScheduleState } from './learning-rate.js';
 export { clip, clipByBlockRms, clipByGlobalNorm } from './clipping.js';
+export { reduceOnPlateau, type ReduceOnPlateauOptions, type ReduceOnPlateauState } from './reduce-on-plateau.js';
 export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
 export { lookahead, type LookaheadOptions, type LookaheadState } from './wrappers/lookahead.js';
 export {
