@@ -10,6 +10,14 @@ export { scaleByTrustRatio, type ScaleByTrustRatioOptions } from './scale-by-tru
 export { scaleByParamBlockRms, type ScaleByParamBlockRmsOptions } from './scale-by-param-block-rms.js';
 export { scale } from './scale.js';
 export { reduceOnPlateau, type ReduceOnPlateauOptions, type ReduceOnPlateauState } from './reduce-on-plateau.js';
+export {
+  getHyperparams,
+  injectHyperparams,
+  setHyperparams,
+  type Hyperparam,
+  type HyperparamValues,
+  type InjectHyperparamsState,
+} from './inject-hyperparams.js';
 export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
 export { lookahead, type LookaheadOptions, type LookaheadState } from './wrappers/lookahead.js';
 export {
