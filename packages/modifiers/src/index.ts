@@ -5,6 +5,11 @@ export { addDecayedWeights } from './weight-decay.js';
 export { scaleByEmotionStep } from './emotion-step.js';
 export { scaleByLearningRate, type Schedule, type ScheduleState } from './learning-rate.js';
 export { clip, clipByBlockRms, clipByGlobalNorm } from './clipping.js';
+export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
+export { lookahead, type LookaheadOptions, type LookaheadState } from './wrappers/lookahead.js';
+export { emaParams, readEmaParams, type EmaParamsOptions, type EmaParamsState } from './wrappers/ema-params.js';
+export { masked, type Mask } from './wrappers/masked.js';
+export { applyIfFinite, type ApplyIfFiniteOptions, type ApplyIfFiniteState } from './wrappers/apply-if-finite.js';
 export { adaptiveGradClip, type AdaptiveGradClipOptions } from './adaptive-grad-clip.js';
 export { scaleByTrustRatio, type ScaleByTrustRatioOptions } from './scale-by-trust-ratio.js';
 export { scaleByParamBlockRms, type ScaleByParamBlockRmsOptions } from './scale-by-param-block-rms.js';
@@ -18,8 +23,6 @@ export {
   type HyperparamValues,
   type InjectHyperparamsState,
 } from './inject-hyperparams.js';
-export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
-export { lookahead, type LookaheadOptions, type LookaheadState } from './wrappers/lookahead.js';
 export {
   constantSchedule,
   cosineDecaySchedule,

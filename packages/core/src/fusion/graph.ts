@@ -398,6 +398,36 @@ export const fx = {
   window(ref: LeafRef): Sym {
     return readLeaf(ref, 'window', undefined, (l) => (l.shape.length === 1 && l.shape[0]! > 0 ? undefined : 'expected a non-empty vector'));
   },
+  /**
+   * A state tensor read where it already lives (as its block read it this step), or, when
+   * nothing read it yet, where `like` (its new value) lives: for a wrapper that selects
+   * between its inner block's old and new state without knowing that block's layout
+   * (`fx.select(ok, neu, fx.leaf(ref, neu))`, as `applyIfFinite` does).
+   */
+  leaf(ref: LeafRef, like: Sym): Sym {
+    if (!isLeafRef(ref)) throw new FusionDecline(`expected a state tensor, got ${typeof ref}`);
+    const info = graph().leaves[ref.leaf]!;
+    const domain = info.domain ?? like.domain;
+    const param = info.domain !== undefined ? info.param : like.param;
+    const of = (op: string) => {
+      if (param === undefined) throw new FusionDecline(`'${op}' of state '${info.path}' needs a parameter`);
+      return param;
+    };
+    switch (domain) {
+      case 'step':
+        return fx.step(ref);
+      case 'window':
+        return fx.window(ref);
+      case 'param':
+        return fx.paramScalar(ref, of('paramScalar'));
+      case 'row':
+        return fx.row(ref, of('row'));
+      case 'col':
+        return fx.col(ref, of('col'));
+      case 'elem':
+        return fx.elem(ref, of('elem'));
+    }
+  },
   /** The window `ref` shifted by one slot, `value` (a step value) appended as the newest slot. */
   shiftIn(ref: LeafRef, value: SymLike): Sym {
     const w = fx.window(ref);
