@@ -3,18 +3,21 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerFusionTarget } from '@emosens/core';
-import { describeResult, findGoldenDir, listCaseFiles, loadCase, runCase } from '@emosens/golden';
+import { describeResult, findGoldenDir, GOLDEN_SUITES, listCaseFiles, loadCase, runCase } from '@emosens/golden';
 import { createWgslTarget, lastWebGpuDecline } from '../src/index.js';
 import { webgpu } from './webgpu.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const found = findGoldenDir(repoRoot);
-if ('reason' in found) console.warn(`golden suite on webgpu skipped: ${found.reason}`);
-const cases = 'dir' in found ? listCaseFiles(found.dir).map(loadCase) : [];
+const suites = GOLDEN_SUITES.map((suite) => {
+  const found = findGoldenDir(repoRoot, suite);
+  if ('reason' in found) console.warn(`golden suite ${suite} on webgpu skipped: ${found.reason}`);
+  return { suite, cases: 'dir' in found ? listCaseFiles(found.dir).map(loadCase) : [] };
+});
+const cases = suites.flatMap((s) => s.cases);
 
 // The conformance suite replays every case with a number loss; this replays them with the
 // loss handed as a tensor on even steps (copied into the scratch buffer on the device).
-describe.skipIf(!webgpu.ok || 'reason' in found)('the golden suite through the WGSL target, the loss a tensor on even steps', () => {
+describe.skipIf(!webgpu.ok || cases.length === 0)('the golden suite through the WGSL target, the loss a tensor on even steps', () => {
   let unregister: () => void = () => {};
   let runs = 0;
   beforeAll(async () => {

@@ -14,7 +14,7 @@ import {
   type StateValue,
 } from '@emosens/core';
 import type {} from '@emosens/emotion';
-import { describeResult, familyOf, findGoldenDir, listCaseFiles, loadCase, optimizerFor, runCase } from '@emosens/golden';
+import { describeResult, findGoldenDir, GOLDEN_SUITES, listCaseFiles, loadCase, runCase, transformFor } from '@emosens/golden';
 import { randomChain, REFERENCE_OPTIMIZERS, type NamedTransform } from './chains.js';
 import { bits, firstMismatch, lossSchedule, randomGradValues, randomShape, randomValues, seeded, stateSnapshot, valuesOf } from './helpers.js';
 
@@ -161,8 +161,8 @@ export function describeConformance(target: ConformanceTarget): void {
       if (reason !== undefined) ctx.skip(reason);
     };
 
-    describe('golden trajectories (every case of ../shared/golden/emo-v2, both paths)', () => {
-      const found = findGoldenDir(repoRoot);
+    describe.each(GOLDEN_SUITES.map((suite) => [suite]))('golden trajectories (every case of ../shared/golden/%s, both paths)', (suite) => {
+      const found = findGoldenDir(repoRoot, suite);
       const cases = 'dir' in found ? listCaseFiles(found.dir).map(loadCase) : [];
       it('finds the recordings', (ctx) => {
         if ('reason' in found) ctx.skip(found.reason);
@@ -174,7 +174,7 @@ export function describeConformance(target: ConformanceTarget): void {
           ready(ctx);
           if (!('golden' in loaded)) throw new Error(`malformed: ${loaded.error}`);
           const golden = loaded.golden;
-          const transform = optimizerFor(familyOf(golden.case), golden.hyper ?? {});
+          const transform = transformFor(golden);
           const before = tf.memory().numTensors;
           const runsBefore = runs;
           const fused = await runCase(golden, { transform });

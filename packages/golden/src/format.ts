@@ -7,6 +7,16 @@ export interface GoldenCase {
   readonly params: Readonly<Record<string, { readonly shape: readonly number[]; readonly values: readonly number[] }>>;
   readonly steps: readonly GoldenStep[];
   readonly final_state?: Readonly<Record<string, Readonly<Record<string, readonly number[]>>>>;
+  /** torch-peers: the torch class (`SGD`, `Adam`, ...); `hyper` then holds its arguments with torch's names. */
+  readonly optimizer?: string;
+  /** torch-peers: a `torch.optim.lr_scheduler` class and its arguments, stepped after every optimizer step. */
+  readonly schedule?: { readonly name: string; readonly args?: Readonly<Record<string, unknown>> };
+  /** torch-peers: gradient clipping before the optimizer (after accumulation). */
+  readonly clip?: { readonly kind: string; readonly max_norm?: number; readonly max_value?: number };
+  /** torch-peers: gradients of k consecutive steps averaged, the optimizer stepping on every k-th. */
+  readonly accumulate?: number;
+  /** torch-peers: Lookahead around the optimizer. */
+  readonly lookahead?: { readonly sync_period: number; readonly alpha: number };
 }
 
 /** Constructor arguments of the reference; missing keys take its defaults. */
@@ -17,6 +27,8 @@ export interface GoldenHyper {
   readonly weight_decay?: number;
   readonly use_shadow?: boolean;
   readonly decoupled_weight_decay?: boolean;
+  /** Other constructor arguments (torch-peers: `momentum`, `nesterov`, `alpha`, `amsgrad`, ...). */
+  readonly [argument: string]: unknown;
 }
 
 export interface GoldenStep {
@@ -76,5 +88,14 @@ export function parseCase(json: unknown, source: string): GoldenCase {
     if (step.should_stop !== undefined && typeof step.should_stop !== 'boolean') fail(`steps[${t}].should_stop`, 'must be a boolean');
   });
   if (d.final_state !== undefined && !isObject(d.final_state)) fail('final_state', 'must be an object');
+  if (d.optimizer !== undefined && typeof d.optimizer !== 'string') fail('optimizer', 'must be a string (a torch class name)');
+  if (d.schedule !== undefined && (!isObject(d.schedule) || typeof d.schedule.name !== 'string' || (d.schedule.args !== undefined && !isObject(d.schedule.args)))) {
+    fail('schedule', 'must be {name: string, args?: object}');
+  }
+  if (d.clip !== undefined && (!isObject(d.clip) || typeof d.clip.kind !== 'string')) fail('clip', 'must be {kind: string, ...}');
+  if (d.accumulate !== undefined && !(Number.isInteger(d.accumulate) && (d.accumulate as number) >= 1)) fail('accumulate', 'must be an integer >= 1');
+  if (d.lookahead !== undefined && (!isObject(d.lookahead) || typeof d.lookahead.sync_period !== 'number' || typeof d.lookahead.alpha !== 'number')) {
+    fail('lookahead', 'must be {sync_period: number, alpha: number}');
+  }
   return d as unknown as GoldenCase;
 }

@@ -6,11 +6,13 @@ export {
   optimizerFor,
   referenceState,
   runCase,
+  transformFor,
   type CaseResult,
   type Family,
   type Mismatch,
   type RunCaseOptions,
 } from './run-case.js';
 export { listCaseFiles, loadCase, runDirectory, type DirectoryReport, type LoadedCase } from './run-directory.js';
-export { findGoldenDir } from './find-golden-dir.js';
+export { findGoldenDir, GOLDEN_SUITES } from './find-golden-dir.js';
 export { scheduleFromTorch, type TorchScheduleSpec } from './torch-schedule.js';
+export { isTorchPeerCase, TORCH_CLASSES, torchPeerTransform, torchStateLeaf } from './torch-peers.js';

@@ -3,6 +3,7 @@ import { statefulOptimizer, type GradientTransformation, type StatefulOptimizer,
 import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { GoldenFormatError, type GoldenCase, type GoldenHyper } from './format.js';
+import { isTorchPeerCase, TORCH_CLASSES, torchPeerTransform, torchStateLeaf } from './torch-peers.js';
 
 /** The optimizer families a recording can name (by the first word of its case name). */
 export type Family = 'emosens' | 'emoairy' | 'emocats' | 'adam' | 'adamw';
@@ -40,9 +41,8 @@ export function optimizerFor(family: Family, hyper: GoldenHyper): GradientTransf
         ...(hyper.decoupled_weight_decay !== undefined ? { decoupledWeightDecay: hyper.decoupled_weight_decay } : {}),
       });
     case 'adam':
-      // torch.optim.Adam's weight_decay is L2 (added to the gradient), not decoupled.
-      if (hyper.weight_decay) throw new GoldenFormatError('adam cases with weight_decay (L2) are not supported; use adamw.');
-      return adam({ ...common, weightDecay: 0 });
+      // torch.optim.Adam's weight_decay is L2 (added to the gradient), as `adam`'s
+      return adam(common);
     case 'adamw':
       return adamw(common);
   }
@@ -139,6 +139,25 @@ function firstDifference(actual: ArrayLike<number>, expected: readonly number[],
   return -1;
 }
 
+/** The Emo-family of a recording without an `optimizer` field (by its name), or undefined for a torch-peers recording. */
+function familyFor(golden: GoldenCase): Family | undefined {
+  if (isTorchPeerCase(golden)) return undefined;
+  if (golden.optimizer !== undefined) {
+    throw new GoldenFormatError(`case '${golden.case}': 'optimizer' ${JSON.stringify(golden.optimizer)} is not a class this runner builds (${TORCH_CLASSES.join(', ')}).`);
+  }
+  return familyOf(golden.case);
+}
+
+/**
+ * The emosens optimizer a recording describes: for a torch-peers recording, built from its
+ * fields (`optimizer`, `hyper`, `schedule`, `clip`, `accumulate`, `lookahead`); for an
+ * Emo-family recording, from its family (the first word of its name) and `hyper`.
+ */
+export function transformFor(golden: GoldenCase): GradientTransformation<StateValue> {
+  const family = familyFor(golden);
+  return family === undefined ? torchPeerTransform(golden) : optimizerFor(family, golden.hyper ?? {});
+}
+
 /**
  * Replays a recording: the same initial parameters, gradients and losses, step by step,
  * comparing every step's parameters, emotion scalar and calm signal, and the final
@@ -147,11 +166,11 @@ function firstDifference(actual: ArrayLike<number>, expected: readonly number[],
  * (webgpu in Node) too. Every tensor it creates is released, pass or fail.
  */
 export async function runCase(golden: GoldenCase, options: RunCaseOptions = {}): Promise<CaseResult> {
-  const family = familyOf(golden.case);
+  const family = familyFor(golden);
   const tol = golden.tolerance;
   const paths = new Set<StepPath>();
   const done = (steps: number, mismatch?: Mismatch): CaseResult => ({ name: golden.case, steps, ...(mismatch ? { mismatch } : {}), paths });
-  const transform = options.transform ?? optimizerFor(family, golden.hyper ?? {});
+  const transform = options.transform ?? transformFor(golden);
   const params: Record<string, tf.Tensor> = {};
   let opt: StatefulOptimizer | undefined;
   try {
@@ -188,7 +207,8 @@ export async function runCase(golden: GoldenCase, options: RunCaseOptions = {}):
         }
       }
     }
-    return done(golden.steps.length, await compareFinalState(golden, family, opt.state));
+    const final = family === undefined ? await compareTorchState(golden, opt.state) : await compareFinalState(golden, family, opt.state);
+    return done(golden.steps.length, final);
   } finally {
     opt?.dispose();
     tf.dispose(Object.values(params));
@@ -215,6 +235,19 @@ async function compareFinalState(golden: GoldenCase, family: Family, state: Stat
     }
     if (ours.shadow !== undefined && !('shadow' in expectedState)) {
       return { step: 'final', what: `state.${param}.shadow`, index: 0, expected: 'absent (never taken)', actual: 'taken' };
+    }
+  }
+  return undefined;
+}
+
+async function compareTorchState(golden: GoldenCase, state: StateValue): Promise<Mismatch | undefined> {
+  for (const [param, expectedState] of Object.entries(golden.final_state ?? {})) {
+    for (const [key, expected] of Object.entries(expectedState)) {
+      const value = torchStateLeaf(golden, state, param, key);
+      if (typeof value === 'string') return { step: 'final', what: `state.${param}.${key}`, index: 0, expected: expected[0] ?? 0, actual: value };
+      const actual = typeof value === 'number' ? [value] : await value.data();
+      const i = firstDifference(actual, expected, golden.tolerance);
+      if (i >= 0) return { step: 'final', what: `state.${param}.${key}`, index: i, expected: expected[i] ?? 'missing', actual: actual[i] ?? 'missing' };
     }
   }
   return undefined;

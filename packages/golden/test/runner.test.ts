@@ -152,3 +152,72 @@ describe('golden runner', () => {
     expect(missing.stderr).toMatch(/not a directory of golden recordings/);
   });
 });
+
+describe('torch-peers recordings: the optimizer is built from the fields, never the name', () => {
+  /** A recording of SGD with momentum, StepLR, value clipping, accumulation 2 and Lookahead, made by hand in float64. */
+  function torchRecording(name: string): GoldenCase {
+    const init = [0.5, -0.25, 1];
+    const lr0 = 0.1;
+    const momentum = 0.9;
+    const k = 2;
+    const sync = 2;
+    const alpha = 0.5;
+    let p = [...init];
+    let slow = [...init];
+    let buf: number[] | undefined;
+    let acc = [0, 0, 0];
+    let optSteps = 0;
+    const steps = [];
+    for (let t = 0; t < 8; t++) {
+      const grads = init.map((x, i) => Math.sin(x * (t + 1) + i));
+      acc = acc.map((a, i) => a + grads[i]! / k);
+      if ((t + 1) % k === 0) {
+        const g = acc.map((a) => Math.min(Math.max(a, -0.3), 0.3));
+        buf = buf === undefined ? g : buf.map((b, i) => momentum * b + g[i]!);
+        const lr = lr0 * 0.5 ** Math.floor(optSteps / 3); // StepLR(step_size 3, gamma 0.5)
+        p = p.map((x, i) => x - lr * buf![i]!);
+        optSteps += 1;
+        if (optSteps % sync === 0) {
+          slow = slow.map((s, i) => s + alpha * (p[i]! - s));
+          p = [...slow];
+        }
+        acc = [0, 0, 0];
+      }
+      steps.push({ loss: 1, grads: { w: grads }, expected: { w: [...p] } });
+    }
+    return {
+      case: name,
+      tolerance: { rtol: 1e-4, atol: 1e-6 },
+      optimizer: 'SGD',
+      hyper: { lr: lr0, momentum },
+      schedule: { name: 'StepLR', args: { step_size: 3, gamma: 0.5 } },
+      clip: { kind: 'value', max_value: 0.3 },
+      accumulate: k,
+      lookahead: { sync_period: sync, alpha },
+      params: { w: { shape: [3], values: init } },
+      steps,
+      final_state: { w: { momentum_buffer: buf!, slow } },
+    };
+  }
+
+  it('a recording named like nothing we know passes, on both paths, and its state is found by torch key', async () => {
+    const golden = torchRecording('zz-anything');
+    expect(describeResult(await runCase(golden, { fused: false }))).toBe('zz-anything: pass');
+    expect(describeResult(await runCase(golden))).toBe('zz-anything: pass');
+  });
+
+  it('the runner can fail: a changed field makes it differ from the recording', async () => {
+    const golden = torchRecording('x');
+    const result = await runCase({ ...golden, accumulate: 1 }, { fused: false });
+    expect(result.mismatch?.step).toBe(0);
+  });
+
+  it('unknown classes, clip kinds and schedules are named', async () => {
+    const golden = torchRecording('x');
+    await expect(runCase({ ...golden, optimizer: 'Adadelta' })).rejects.toThrow(/'optimizer' "Adadelta" is not a class this runner builds \(SGD, RMSprop/);
+    await expect(runCase({ ...golden, clip: { kind: 'norm_2' } })).rejects.toThrow(/clip: expected/);
+    await expect(runCase({ ...golden, schedule: { name: 'CyclicLR' } })).rejects.toThrow(GoldenFormatError);
+    expect(() => parseCase({ ...golden, accumulate: 0 }, 'f.json')).toThrow(/'accumulate' must be an integer >= 1/);
+    expect(() => parseCase({ ...golden, lookahead: { alpha: 0.5 } }, 'f.json')).toThrow(/'lookahead' must be/);
+  });
+});
