@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { chain, flattenState, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
 import { addDecayedWeights, cautious, clipByGlobalNorm, scaleByLearningRate, warmupCosineDecaySchedule } from '@emosens/modifiers';
 import { scaleByAdam } from '@emosens/moments';
-import { adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
+import { adagrad, adamax, adamw, emoAiry, emoCats, emoSens, lion, nadam, radam, rmsprop, sgd } from '@emosens/optimizers';
 import type { BenchBackend } from './backends.js';
 import { measureFloor } from './floor.js';
 import { timeSteps, type TimingOptions } from './timing.js';
@@ -10,10 +10,16 @@ import { timeSteps, type TimingOptions } from './timing.js';
 /** One measured (backend, optimizer, path, params): what `--json` writes. */
 export interface BenchRecord {
   readonly backend: string;
-  /** `emoSens`, `emoAiry`, `emoCats`, `adamw`, `customChain`, or `tf.train.adam`. */
+  /**
+   * `emoSens`, `emoAiry`, `emoCats`, `adamw`, `customChain`, a torch.optim peer of
+   * {@link TORCH_OPTIMIZERS} (`sgd`, `sgd-momentum`, `rmsprop`, ...), or a tfjs optimizer
+   * (`tf.train.adam`, `tf.train.sgd`, ...).
+   */
   readonly optimizer: string;
-  /** `fused` or `composed` for the emosens optimizers; `tfjs` for tf.train.adam. */
+  /** `fused` or `composed` for the emosens optimizers; `tfjs` for tfjs's own. */
   readonly path: 'fused' | 'composed' | 'tfjs';
+  /** For a torch.optim peer: the tfjs optimizer measured beside it, if tfjs has one (e.g. `tf.train.rmsprop`). */
+  readonly tfjsPeer?: string;
   readonly params: number;
   /** Median ms per step. */
   readonly msPerStep: number;
@@ -65,6 +71,45 @@ export const EMO_OPTIMIZERS: Readonly<Record<string, () => GradientTransformatio
   emoCats: () => emoCats(),
   adamw: () => adamw(),
   customChain,
+};
+
+/** A ready-made torch.optim optimizer and the tfjs optimizer of the same name, if any. */
+export interface TorchCase {
+  readonly make: () => GradientTransformation<StateValue>;
+  /** tfjs's optimizer of the same name, with the same hyperparameters where it has them. */
+  readonly tfjs?: { readonly name: string; readonly make: () => tf.Optimizer };
+}
+
+/**
+ * The torch.optim peers (and Lion), each at its defaults, measured on both paths like the
+ * Emo optimizers and next to tfjs's optimizer of the same name where tfjs has one. The
+ * tfjs peers do the same amount of work per entry, but not always the same arithmetic
+ * (see the comments); the records compare speed, not results.
+ */
+export const TORCH_OPTIMIZERS: Readonly<Record<string, TorchCase>> = {
+  sgd: { make: () => sgd({ lr: 1e-3 }), tfjs: { name: 'tf.train.sgd', make: () => tf.train.sgd(1e-3) } },
+  // torch SGD with momentum and no dampening is what tf.train.momentum computes.
+  'sgd-momentum': {
+    make: () => sgd({ lr: 1e-3, momentum: 0.9 }),
+    tfjs: { name: 'tf.train.momentum', make: () => tf.train.momentum(1e-3, 0.9) },
+  },
+  // tfjs's RMSprop puts eps inside the root, g / sqrt(v + eps); torch's outside it,
+  // g / (sqrt(v) + eps). torch's alpha 0.99 is tfjs's `decay`.
+  rmsprop: { make: () => rmsprop(), tfjs: { name: 'tf.train.rmsprop', make: () => tf.train.rmsprop(1e-2, 0.99, 0, 1e-8) } },
+  // tfjs's Adagrad divides by sqrt(sum + backend eps) (torch: sqrt(sum) + 1e-10).
+  adagrad: { make: () => adagrad(), tfjs: { name: 'tf.train.adagrad', make: () => tf.train.adagrad(1e-2, 0) } },
+  // tfjs's Adamax divides by max(b2 u, |g|) + eps (torch keeps u = max(b2 u, |g| + eps)).
+  adamax: { make: () => adamax(), tfjs: { name: 'tf.train.adamax', make: () => tf.train.adamax(2e-3, 0.9, 0.999, 1e-8) } },
+  // tfjs has no NAdam, RAdam or Lion.
+  nadam: { make: () => nadam() },
+  radam: { make: () => radam() },
+  lion: { make: () => lion() },
+};
+
+/** Every emosens optimizer the bench runs, fused and composed. */
+const ALL_OPTIMIZERS: Readonly<Record<string, () => GradientTransformation<StateValue>>> = {
+  ...EMO_OPTIMIZERS,
+  ...Object.fromEntries(Object.entries(TORCH_OPTIMIZERS).map(([name, c]) => [name, c.make])),
 };
 
 /**
@@ -121,7 +166,7 @@ async function measureEmo(
   const params = Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, randomVariable(s, 0.1)]));
   const grads = Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, randomTensor(s, 0.01)]));
   const unregister = path === 'fused' ? backend.registerKernels() : undefined;
-  const opt = statefulOptimizer(EMO_OPTIMIZERS[optimizer]!(), params, { fused: path === 'fused' });
+  const opt = statefulOptimizer(ALL_OPTIMIZERS[optimizer]!(), params, { fused: path === 'fused' });
   try {
     let t = 0;
     const { median, samples } = await timeSteps(async () => {
@@ -138,30 +183,70 @@ async function measureEmo(
   }
 }
 
-/** Measures tfjs's own `tf.train.adam` on the same parameters. */
-async function measureTfAdam(backend: BenchBackend, n: number, timing: TimingOptions): Promise<{ msPerStep: number; stateBytes: number; steps: number }> {
+/** Measures one of tfjs's own optimizers (`tf.train.adam`, a torch peer's) on the same parameters. */
+async function measureTfjs(
+  backend: BenchBackend,
+  make: () => tf.Optimizer,
+  n: number,
+  timing: TimingOptions,
+): Promise<{ msPerStep: number; stateBytes: number; steps: number }> {
   const shapes = paramShapes(n);
   const vars = Object.entries(shapes).map(([k, s]) => randomVariable(s, 0.1, `bench_${k}_${Math.random().toString(36).slice(2)}`));
   const grads = vars.map((v) => ({ name: v.name, tensor: randomTensor(v.shape, 0.01) }));
-  const opt = tf.train.adam(1e-3);
+  const bytesBefore = tf.memory().numBytes;
+  const opt = make();
   try {
     const { median, samples } = await timeSteps(async () => {
       opt.applyGradients(grads);
       await backend.sync(vars[0]!);
     }, timing);
-    const weights = await opt.getWeights();
-    const stateBytes = weights.reduce((sum, w) => sum + bytesOf(w.tensor), 0);
-    tf.dispose(weights.filter((w) => w.name === 'iter').map((w) => w.tensor)); // a new scalar made by getWeights
+    let stateBytes: number;
+    try {
+      const weights = await opt.getWeights();
+      stateBytes = weights.reduce((sum, w) => sum + bytesOf(w.tensor), 0);
+      tf.dispose(weights.filter((w) => w.name === 'iter').map((w) => w.tensor)); // a new scalar made by getWeights
+    } catch {
+      // tf.train.adamax has no getWeights (it throws 'not implemented'): count what its steps allocated instead.
+      stateBytes = tf.memory().numBytes - bytesBefore;
+    }
     return { msPerStep: median, stateBytes, steps: samples.length };
   } finally {
     opt.dispose();
+    // tfjs 4.22's MomentumOptimizer.dispose() overrides SGDOptimizer's and forgets the
+    // learning-rate scalar `c` that SGDOptimizer's constructor kept: release it here.
+    // (By class name: tfjs optimizers' `instanceof` accepts any optimizer.)
+    if (opt.getClassName() === 'Momentum') (opt as unknown as { c: tf.Tensor }).c.dispose();
     tf.dispose([...vars, ...grads.map((g) => g.tensor)]);
   }
 }
 
+/** One case of a run: an emosens optimizer on one path, or a tfjs optimizer. */
+interface Case {
+  readonly optimizer: string;
+  readonly path: BenchRecord['path'];
+  readonly tfjs?: () => tf.Optimizer;
+  readonly tfjsPeer?: string;
+}
+
+/** The cases of one (backend, size), in report order. */
+export function benchCases(): Case[] {
+  const both = (optimizer: string, tfjsPeer?: string): Case[] =>
+    (['fused', 'composed'] as const).map((path) => ({ optimizer, path, ...(tfjsPeer === undefined ? {} : { tfjsPeer }) }));
+  return [
+    ...Object.keys(EMO_OPTIMIZERS).flatMap((o) => both(o)),
+    { optimizer: 'tf.train.adam', path: 'tfjs', tfjs: () => tf.train.adam(1e-3) },
+    ...Object.entries(TORCH_OPTIMIZERS).flatMap(([o, c]): Case[] => [
+      ...both(o, c.tfjs?.name),
+      ...(c.tfjs ? [{ optimizer: c.tfjs.name, path: 'tfjs' as const, tfjs: c.tfjs.make }] : []),
+    ]),
+  ];
+}
+
 /**
  * Runs the benchmark: per backend that can run here, per size, the memory floor, then
- * EmoSens, EmoAiry, EmoCats and AdamW on the fused and the composed path, and tf.train.adam.
+ * EmoSens, EmoAiry, EmoCats, AdamW and a custom chain on the fused and the composed path,
+ * tf.train.adam, and each torch.optim peer (fused, composed) next to tfjs's optimizer of
+ * the same name.
  */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);
@@ -184,15 +269,20 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const floorTiming = { ...timing, warmup: 3, maxSteps: Math.max(timing.maxSteps, 10) };
       const floorMs = backend.floor ? await backend.floor.measure(n, floorTiming) : await measureFloor(n, floorTiming);
       log(`${backend.name} ${label(n)}: floor (stream 7 float32 arrays, ${floors[backend.name]}) ${floorMs.toFixed(2)} ms`);
-      const cases: [string, BenchRecord['path']][] = [
-        ...Object.keys(EMO_OPTIMIZERS).flatMap((o) => [[o, 'fused'], [o, 'composed']] as [string, BenchRecord['path']][]),
-        ['tf.train.adam', 'tfjs'],
-      ];
-      for (const [optimizer, path] of cases) {
+      for (const { optimizer, path, tfjs, tfjsPeer } of benchCases()) {
         log(`${backend.name} ${label(n)}: ${optimizer} ${path}...`);
-        const r = path === 'tfjs' ? await measureTfAdam(backend, n, timing) : await measureEmo(backend, optimizer, path, n, timing);
+        const r = tfjs !== undefined ? await measureTfjs(backend, tfjs, n, timing) : await measureEmo(backend, optimizer, path as 'fused' | 'composed', n, timing);
         log(`  ${r.msPerStep.toFixed(2)} ms/step (median of ${r.steps})`);
-        records.push({ backend: backend.name, optimizer, path, params: n, msPerStep: r.msPerStep, stateBytes: r.stateBytes, floorMs });
+        records.push({
+          backend: backend.name,
+          optimizer,
+          path,
+          ...(tfjsPeer === undefined ? {} : { tfjsPeer }),
+          params: n,
+          msPerStep: r.msPerStep,
+          stateBytes: r.stateBytes,
+          floorMs,
+        });
       }
     }
   }

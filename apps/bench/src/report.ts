@@ -26,6 +26,40 @@ export function computeRatios(records: readonly BenchRecord[]): Ratios[] {
   });
 }
 
+/** A torch.optim peer against tfjs's optimizer of the same name, per backend and size. */
+export interface PeerRatio {
+  readonly backend: string;
+  readonly params: number;
+  /** The emosens optimizer (`sgd`, `sgd-momentum`, `rmsprop`, ...). */
+  readonly optimizer: string;
+  /** tfjs's optimizer of the same name (`tf.train.sgd`, ...). */
+  readonly tfjsPeer: string;
+  /** tfjs ms / fused ms. */
+  readonly fusedSpeedup: number;
+  /** tfjs ms / composed ms (the same tf ops as tfjs's, arranged as a chain of blocks). */
+  readonly composedSpeedup: number;
+}
+
+/** Each torch.optim peer's fused and composed steps against its tfjs optimizer. */
+export function computePeerRatios(records: readonly BenchRecord[]): PeerRatio[] {
+  return records.flatMap((r) => {
+    if (r.path !== 'fused' || r.tfjsPeer === undefined) return [];
+    const composed = find(records, r.backend, r.params, r.optimizer, 'composed');
+    const peer = find(records, r.backend, r.params, r.tfjsPeer, 'tfjs');
+    if (!composed || !peer) return [];
+    return [
+      {
+        backend: r.backend,
+        params: r.params,
+        optimizer: r.optimizer,
+        tfjsPeer: r.tfjsPeer,
+        fusedSpeedup: peer.msPerStep / r.msPerStep,
+        composedSpeedup: peer.msPerStep / composed.msPerStep,
+      },
+    ];
+  });
+}
+
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
@@ -64,6 +98,16 @@ export function formatReport(result: BenchResult): string {
       );
     }
     out.push('  (targets at 1M: on cpu at least 30x faster than tf.train.adam and within 2x of the floor; on wasm at least 1.5x faster than tf.train.adam; on webgpu at least 5x faster than tf.train.adam on the same adapter)');
+  }
+  const peers = computePeerRatios(result.records);
+  if (peers.length) {
+    out.push('', 'torch.optim peers against the tfjs optimizer of the same name (tfjs ms / ours):');
+    for (const r of peers) {
+      out.push(
+        `  ${r.backend} ${sizeLabel(r.params)}: ${r.optimizer} fused ${r.fusedSpeedup.toFixed(1)}x, ` +
+          `composed ${r.composedSpeedup.toFixed(2)}x faster than ${r.tfjsPeer}`,
+      );
+    }
   }
   for (const s of result.skipped) out.push('', `${s.backend}: skipped: ${s.reason}`);
   return out.join('\n');

@@ -6,7 +6,7 @@ import { cpuBackend, webgpuBackend, type BenchBackend } from '../src/backends.js
 import { paramShapes, runBench, type BenchRecord } from '../src/bench.js';
 import { streamSevenArrays } from '../src/floor.js';
 import { FLOOR_WGSL } from '../src/webgpu-floor.js';
-import { computeRatios, formatReport } from '../src/report.js';
+import { computePeerRatios, computeRatios, formatReport } from '../src/report.js';
 import { median, timeSteps } from '../src/timing.js';
 
 describe('arguments', () => {
@@ -73,7 +73,15 @@ describe('a tiny run', () => {
     expect(cases).toEqual([
       'emoSens/fused', 'emoSens/composed', 'emoAiry/fused', 'emoAiry/composed', 'emoCats/fused', 'emoCats/composed',
       'adamw/fused', 'adamw/composed', 'customChain/fused', 'customChain/composed', 'tf.train.adam/tfjs',
+      'sgd/fused', 'sgd/composed', 'tf.train.sgd/tfjs',
+      'sgd-momentum/fused', 'sgd-momentum/composed', 'tf.train.momentum/tfjs',
+      'rmsprop/fused', 'rmsprop/composed', 'tf.train.rmsprop/tfjs',
+      'adagrad/fused', 'adagrad/composed', 'tf.train.adagrad/tfjs',
+      'adamax/fused', 'adamax/composed', 'tf.train.adamax/tfjs',
+      'nadam/fused', 'nadam/composed', 'radam/fused', 'radam/composed', 'lion/fused', 'lion/composed',
     ]);
+    expect(result.records.find((r) => r.optimizer === 'rmsprop' && r.path === 'fused')?.tfjsPeer).toBe('tf.train.rmsprop');
+    expect(result.records.find((r) => r.optimizer === 'lion' && r.path === 'fused')?.tfjsPeer).toBeUndefined();
     for (const r of result.records) {
       expect(r).toMatchObject({ backend: 'cpu', params: 2000 });
       expect(Number.isFinite(r.msPerStep) && r.msPerStep > 0).toBe(true);
@@ -86,12 +94,18 @@ describe('a tiny run', () => {
     expect(bytes('emoCats', 'fused')).toBeGreaterThanOrEqual(2000 * 4);
     expect(bytes('emoAiry', 'fused')).toBeLessThan(bytes('emoCats', 'fused'));
     expect(bytes('tf.train.adam', 'tfjs')).toBeGreaterThanOrEqual(2 * 2000 * 4);
+    // torch SGD without momentum keeps no state; with it, one buffer, as tf.train.momentum
+    expect(bytes('sgd', 'fused')).toBeLessThan(2000);
+    expect(bytes('sgd-momentum', 'fused')).toBeGreaterThanOrEqual(2000 * 4);
+    expect(bytes('tf.train.momentum', 'tfjs')).toBeGreaterThanOrEqual(2000 * 4);
+    expect(bytes('tf.train.adamax', 'tfjs')).toBeGreaterThanOrEqual(2 * 2000 * 4); // counted from tf.memory (no getWeights)
     expect(lines.some((l) => l.includes('imaginary: skipped (no such device here)'))).toBe(true);
 
     const report = formatReport(result);
     expect(report).toMatch(/backend\s+params\s+optimizer\s+path\s+ms\/step/);
     expect(report).toContain('imaginary: skipped: no such device here');
     expect(report).toMatch(/cpu 2k: [\d.]+x faster than tf\.train\.adam/);
+    expect(report).toMatch(/cpu 2k: rmsprop fused [\d.]+x, composed [\d.]+x faster than tf\.train\.rmsprop/);
   });
 });
 
@@ -105,6 +119,25 @@ describe('ratios', () => {
     ];
     expect(computeRatios(records)).toEqual([{ backend: 'cpu', params: 1_000_000, speedupVsTfAdam: 40, fusedOverFloor: 2 }]);
     expect(formatReport({ records, skipped: [], details: {} })).toContain('cpu 1M: 40.0x faster than tf.train.adam, 2.00x the memory floor');
+  });
+});
+
+describe('torch.optim peers', () => {
+  it('compare fused and composed with the tfjs optimizer of the same name', () => {
+    const base = { backend: 'wasm', params: 1_000_000, stateBytes: 0, floorMs: 2 };
+    const records: BenchRecord[] = [
+      { ...base, optimizer: 'sgd-momentum', path: 'fused', tfjsPeer: 'tf.train.momentum', msPerStep: 2 },
+      { ...base, optimizer: 'sgd-momentum', path: 'composed', tfjsPeer: 'tf.train.momentum', msPerStep: 8 },
+      { ...base, optimizer: 'tf.train.momentum', path: 'tfjs', msPerStep: 10 },
+      { ...base, optimizer: 'lion', path: 'fused', msPerStep: 3 },
+      { ...base, optimizer: 'lion', path: 'composed', msPerStep: 30 },
+    ];
+    expect(computePeerRatios(records)).toEqual([
+      { backend: 'wasm', params: 1_000_000, optimizer: 'sgd-momentum', tfjsPeer: 'tf.train.momentum', fusedSpeedup: 5, composedSpeedup: 1.25 },
+    ]);
+    expect(formatReport({ records, skipped: [], details: {} })).toContain(
+      'wasm 1M: sgd-momentum fused 5.0x, composed 1.25x faster than tf.train.momentum',
+    );
   });
 });
 
