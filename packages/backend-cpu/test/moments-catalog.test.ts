@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chain, explainFusion, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
 import { scaleByLearningRate } from '@emosens/modifiers';
-import { scaleByAdafactorRms, scaleByAdagrad, scaleByAdam, scaleByAdamax, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
+import { ema, scaleByAdafactorRms, scaleByAdagrad, scaleByAdam, scaleByAdamax, scaleByNadam, scaleByRadam, scaleByRms, trace } from '@emosens/moments';
 import { registerCpuKernels } from '../src/index.js';
 
 // The torch-peer moment blocks of @emosens/moments fuse on the typed-array target, and the fused
@@ -27,11 +27,15 @@ const blocks: [string, () => GradientTransformation<StateValue>, number?][] = [
   ['scaleByAdamax', () => scaleByAdamax() as unknown as GradientTransformation<StateValue>],
   ['scaleByAdam amsgrad', () => scaleByAdam({ amsgrad: true }) as unknown as GradientTransformation<StateValue>],
   ['scaleByAdam amsgrad, no bias correction', () => scaleByAdam({ amsgrad: true, biasCorrection: false }) as unknown as GradientTransformation<StateValue>],
+  ['scaleByAdam epsRoot', () => scaleByAdam({ epsRoot: 1e-4, eps: 1e-6 }) as unknown as GradientTransformation<StateValue>],
+  ['scaleByAdam epsRoot, no bias correction', () => scaleByAdam({ epsRoot: 1e-4, biasCorrection: false }) as unknown as GradientTransformation<StateValue>],
   ['scaleByNadam', () => scaleByNadam() as unknown as GradientTransformation<StateValue>],
   ['scaleByNadam momentumDecay', () => scaleByNadam({ b1: 0.8, momentumDecay: 0.05 }) as unknown as GradientTransformation<StateValue>],
   // With b2 = 0.999 or 0.99, rho_t <= 5 for steps 1-5 (the momentum branch) and > 5 from step 6 (rectified): 8 steps take both.
   ['scaleByRadam', () => scaleByRadam() as unknown as GradientTransformation<StateValue>, 8],
   ['scaleByRadam b2 = 0.99', () => scaleByRadam({ b1: 0.8, b2: 0.99, eps: 1e-3 }) as unknown as GradientTransformation<StateValue>, 8],
+  ['ema', () => ema({ decay: 0.9 }) as unknown as GradientTransformation<StateValue>],
+  ['ema debias: false', () => ema({ decay: 0.8, debias: false }) as unknown as GradientTransformation<StateValue>],
   // Adafactor's second moment: w [2, 3] kept whole (default minDimSizeToFactor 128), then factored (2).
   ['scaleByAdafactorRms', () => scaleByAdafactorRms() as unknown as GradientTransformation<StateValue>],
   ['scaleByAdafactorRms factored', () => scaleByAdafactorRms({ minDimSizeToFactor: 2, decayRate: 0.6 }) as unknown as GradientTransformation<StateValue>, 6],
@@ -57,7 +61,7 @@ function run(block: () => GradientTransformation<StateValue>, fused: boolean, st
   return out;
 }
 
-describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax, scaleByAdam amsgrad, scaleByNadam, scaleByRadam, scaleByAdafactorRms) on the cpu target', () => {
+describe('the moment catalog (trace, scaleByRms, scaleByAdagrad, scaleByAdamax, scaleByAdam amsgrad, scaleByNadam, scaleByRadam, ema, scaleByAdafactorRms) on the cpu target', () => {
   for (const [label, block, steps = 4] of blocks) {
     it(`${label}: fuses, and the fused steps equal the composed ones bit for bit`, () => {
       const composed = run(block, false, steps);

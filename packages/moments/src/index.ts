@@ -9,6 +9,7 @@ export {
 } from './root-filter.js';
 export { scaleByLionMoment, type LionMomentOptions, type LionMomentState } from './lion-moment.js';
 export { trace, type TraceOptions, type TraceState } from './trace.js';
+export { ema, type EmaOptions, type EmaState } from './ema.js';
 export { scaleByRms, type RmsState, type ScaleByRmsOptions } from './scale-by-rms.js';
 export { scaleByAdagrad, type AdagradState, type ScaleByAdagradOptions } from './scale-by-adagrad.js';
 export { scaleByAdamax, type AdamaxState, type ScaleByAdamaxOptions } from './scale-by-adamax.js';

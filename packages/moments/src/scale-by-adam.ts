@@ -18,6 +18,11 @@ export interface ScaleByAdamOptions {
    * has no `nuMax`, and the step is unchanged).
    */
   readonly amsgrad?: boolean;
+  /**
+   * optax's `eps_root`: added to the (bias-corrected) second moment inside the root,
+   * `sqrt(v / bc2 + epsRoot) + eps`. Default 0, which keeps torch's order of operations above.
+   */
+  readonly epsRoot?: number;
 }
 
 /** State of {@link scaleByAdam}. */
@@ -42,8 +47,9 @@ export type AdamState = {
  * ```
  *
  * With `amsgrad: true` (torch's `amsgrad=True`), `nuMax = max(nuMax, v)` and the denominator is
- * `sqrt(nuMax) / sqrt(bc2) + eps`. Options: `b1 = 0.9`, `b2 = 0.999`, `eps = 1e-8`,
- * `biasCorrection = true`, `amsgrad = false`.
+ * `sqrt(nuMax) / sqrt(bc2) + eps`. With `epsRoot > 0` (optax's `eps_root`) the denominator is
+ * `sqrt(v / bc2 + epsRoot) + eps`. Options: `b1 = 0.9`, `b2 = 0.999`, `eps = 1e-8`,
+ * `biasCorrection = true`, `amsgrad = false`, `epsRoot = 0`.
  *
  * The order of operations follows `torch.optim.Adam`, so a float32 run matches it.
  *
@@ -56,6 +62,7 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
   const { b1, b2, eps } = adamOptions(name, options);
   const corrected = check.boolean(name, 'biasCorrection', options.biasCorrection ?? true);
   const amsgrad = check.boolean(name, 'amsgrad', options.amsgrad ?? false);
+  const epsRoot = check.number(name, 'epsRoot', options.epsRoot ?? 0, { min: 0 });
 
   // The math, once: the composed update is derived from it (one tf op per value).
   const fusion: FusionForm = {
@@ -72,7 +79,13 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
           root = fx.max(fx.elem(nuMax[key] as LeafRef, key), v);
           nuMax[key] = root;
         }
-        const denom = fx.add(corrected ? fx.div(fx.sqrt(root), bc2) : fx.sqrt(root), eps);
+        const rootTerm =
+          epsRoot > 0
+            ? fx.sqrt(fx.add(corrected ? fx.div(root, biasCorrectionSym(b2, count)) : root, epsRoot)) // optax's order
+            : corrected
+              ? fx.div(fx.sqrt(root), bc2)
+              : fx.sqrt(root);
+        const denom = fx.add(rootTerm, eps);
         out[key] = fx.div(corrected ? fx.div(m, bc1) : m, denom);
       }
       return { updates: out, state: nuMax ? { count, mu, nu, nuMax } : { count, mu, nu } };
