@@ -140,6 +140,24 @@ describe('injectHyperparams', () => {
     expect((error as EmosensError).message).toMatch(/injectHyperparams: the inner state's layout changed with the hyperparameters \(ams = 1, lr = 0.1\): '0' has keys count, mu, nu, nuMax, had count, mu, nu/);
   });
 
+  it('wraps a block without a fused form: runs composed, and explainFusion names that block', () => {
+    // a block written with tf ops only (no fused form): u -> 2u
+    const double: GradientTransformation<Record<string, never>> = {
+      name: 'double',
+      init: () => ({}),
+      update: (updates, state) => ({ updates: Object.fromEntries(Object.entries(updates).map(([k, u]) => [k, tf.mul(u, 2)])), state }),
+    };
+    const tx = injectHyperparams((h) => chain(double, scaleByLearningRate(h.lr)), { lr: 0.5 });
+    expect(explainFusion(tx, 'cpu')).toMatchObject({ fused: false });
+    expect(JSON.stringify(explainFusion(tx, 'cpu'))).toMatch(/double/);
+    let s = tx.init(makeParams());
+    const a = stepOnce(tx, s, 0);
+    // -0.5 * 2 * g = -g
+    expect(a.updates.b).toEqual([3]);
+    s = setHyperparams(a.state, { lr: 0.25 });
+    expect(stepOnce(tx, s, 1).updates.b).toEqual([-0.5]);
+  });
+
   it('leaks nothing, also when a changed value rebuilds the inner block', () => {
     const tx = injectHyperparams(adamWith, { lr: 0.1, b1: 0.9 });
     const opt = statefulOptimizer(tx, makeParams(), { fused: false });
