@@ -132,6 +132,9 @@ function layoutMismatch(probe: unknown, actual: unknown, path: string): string |
  * constant: **a changed value recompiles the pass**. A learning rate that changes every
  * step is better given to `scaleByLearningRate` as a schedule directly (a per-step value
  * there, no recompilation).
+ *
+ * `count` is a host number, as `scaleByLearningRate`'s with a schedule: a step skipped on the
+ * device (the tfjs adapter's `'skip'` policy) still advances it.
  */
 export function injectHyperparams<H extends Readonly<Record<string, Hyperparam>>, S extends StateValue>(
   factory: (values: HyperparamValues<H>) => GradientTransformation<S>,

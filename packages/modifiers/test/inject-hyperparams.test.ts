@@ -40,6 +40,18 @@ describe('injectHyperparams', () => {
     expect(tx.name).toBe('injectHyperparams(chain(scaleByAdam, scaleByLearningRate))');
   });
 
+  it('types the factory argument by the hyperparameters given, numbers and schedules alike', () => {
+    injectHyperparams(
+      (h) => {
+        expectTypeOf(h).toEqualTypeOf<{ readonly lr: number; readonly b1: number }>();
+        // @ts-expect-error a misspelt hyperparameter is a type error
+        void h.lrr;
+        return adamWith(h);
+      },
+      { lr: (t: number) => 1e-3 / (t + 1), b1: 0.9 },
+    );
+  });
+
   it('a value set between steps changes the next step exactly as a fresh chain with it would', () => {
     const tx = injectHyperparams(adamWith, { lr: 0.1, b1: 0.9 });
     const ref = adamWith({ lr: 0.1, b1: 0.9 });

@@ -173,8 +173,10 @@ describe('reduceOnPlateau against torch ReduceLROnPlateau (adam-plateau.json)', 
       rec.steps.forEach((step, t) => {
         lrs.push(scaleNow()); // the lr step t uses
         const grads = Object.fromEntries(Object.entries(step.grads).map(([k, g]) => [k, tf.tensor(g, rec.params[k]!.shape, 'float32')]));
-        opt.step(grads, { loss: step.loss });
-        tf.dispose(Object.values(grads));
+        // the loss as a tensor on even steps, a number on odd ones: both paths take either
+        const loss = t % 2 === 0 ? tf.scalar(step.loss) : step.loss;
+        opt.step(grads, { loss });
+        tf.dispose([...Object.values(grads), ...(typeof loss === 'number' ? [] : [loss])]);
         for (const [k, expected] of Object.entries(step.expected)) {
           const actual = opt.params[k]!.dataSync();
           expected.forEach((e, i) => {
