@@ -1,7 +1,9 @@
 /// <reference types="@emosens/emotion" preserve="true" />
 export { adam, adamw, emoAiry, emoCats, emoSens } from './optimizers.js';
 export { adagrad, adamax, lion, nadam, radam, rmsprop, sgd } from './torch-optimizers.js';
+export { adafactor, lamb } from './optax-optimizers.js';
 export type {
+  AdafactorOptions,
   AdagradOptions,
   AdamaxOptions,
   EmoCatsOptions,
@@ -9,6 +11,7 @@ export type {
   LionOptions,
   NadamOptions,
   AdamOptions,
+  LambOptions,
   LearningRate,
   OptimizerOptions,
   RadamOptions,

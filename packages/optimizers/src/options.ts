@@ -188,3 +188,46 @@ export function checkOptionKeys(optimizer: string, options: unknown, known: read
     }
   }
 }
+
+/** Options of {@link adafactor}: optax's `adafactor` arguments in camelCase (`learning_rate` is `lr`, as everywhere here). */
+export interface AdafactorOptions {
+  /**
+   * Learning rate (a number or a schedule). Default none, as optax: the updates are not scaled
+   * by a learning rate, and the parameter scale (`multiplyByParameterScale`) sets the step size.
+   */
+  readonly lr?: LearningRate;
+  /** Factor the second moment only when both sides of a matrix are at least this long, an integer >= 1. Default 128. */
+  readonly minDimSizeToFactor?: number;
+  /** Exponent of the second moment's decay schedule `1 - (t + 1)^(-decayRate)`. Default 0.8. */
+  readonly decayRate?: number;
+  /** Step at which that schedule starts (for fine-tuning), an integer >= 0. Default 0. */
+  readonly decayOffset?: number;
+  /** Multiply the updates by each parameter's root mean square, at least 1e-3. Default true. */
+  readonly multiplyByParameterScale?: boolean;
+  /** Clip each parameter's update to this root mean square; `null` turns clipping off. Default 1. */
+  readonly clippingThreshold?: number | null;
+  /** Decay of an exponential moving average of the updates (not debiased); `null` or absent: none. Default none. */
+  readonly momentum?: number | null;
+  /** Weight decay added after the learning rate (`u + wd * p`, not scaled by it, as optax); `null` or absent: none. Default none. */
+  readonly weightDecayRate?: number | null;
+  /** Added to the squared gradient. Default 1e-30. */
+  readonly eps?: number;
+  /** Use factored second moments at all. Default true. */
+  readonly factored?: boolean;
+}
+
+/** Options of {@link lamb}: optax's `lamb` arguments in camelCase (`learning_rate` is `lr`). */
+export interface LambOptions {
+  /** Learning rate (a number or a schedule). Default 1e-3 (optax requires it). */
+  readonly lr?: LearningRate;
+  /** Decay of the first moment. Default 0.9. */
+  readonly b1?: number;
+  /** Decay of the second moment. Default 0.999. */
+  readonly b2?: number;
+  /** Added to the root of the second moment. Default 1e-6. */
+  readonly eps?: number;
+  /** Added to the second moment inside the root. Default 0. */
+  readonly epsRoot?: number;
+  /** Decoupled weight decay, added before the trust ratio. Default 0. */
+  readonly weightDecay?: number;
+}
