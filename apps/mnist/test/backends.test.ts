@@ -5,12 +5,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKEND_NAMES, DEFAULTS, type BackendName } from '../src/args.js';
+import { BACKEND_NAMES, DEFAULTS, learningRateOf, type BackendName } from '../src/args.js';
 import { FUSED_KERNELS, setupBackend } from '../src/backend.js';
 import { loadMnist, splitDataset } from '../src/data.js';
 import { BATCH_SIZE, HELD_OUT_COUNT, runJob } from '../src/job.js';
 import { createInitialWeights } from '../src/model.js';
-import { OPTIMIZER_NAMES } from '../src/optimizers.js';
+import { DEFAULT_OPTIMIZERS } from '../src/optimizers.js';
 import type { JobResults } from '../src/report.js';
 import { trainRun, type RunResult } from '../src/train.js';
 
@@ -49,14 +49,14 @@ beforeAll(async () => {
   const split = splitDataset(loadMnist(), HELD_OUT_COUNT, SEED);
   const initialWeights = createInitialWeights(SEED);
   reference = [];
-  for (const optimizer of OPTIMIZER_NAMES) {
+  for (const optimizer of DEFAULT_OPTIMIZERS) {
     reference.push(
       await trainRun({
         optimizer,
         steps: STEPS,
         batchSize: BATCH_SIZE,
         seed: SEED,
-        lr: DEFAULTS.lr,
+        lr: learningRateOf(optimizer, DEFAULTS.lr),
         onNonFinite: 'throw',
         train: split.train,
         heldOut: split.heldOut,
@@ -89,7 +89,7 @@ describe.each(BACKEND_NAMES)('the job on the %s backend', (name) => {
 
       const results = JSON.parse(await readFile(path.join(out, 'results.json'), 'utf8')) as JobResults;
       expect(results.options).toMatchObject({ backend: name, fusedKernels: kernels?.source ?? null, steps: STEPS });
-      expect(results.runs.map((r) => r.optimizer)).toEqual([...OPTIMIZER_NAMES]);
+      expect(results.runs.map((r) => r.optimizer)).toEqual([...DEFAULT_OPTIMIZERS]);
       results.runs.forEach((got, i) => {
         const want = reference[i]!;
         expect(got.backend).toBe(name);
@@ -124,7 +124,7 @@ describe('setupBackend', () => {
         steps: 1,
         batchSize: BATCH_SIZE,
         seed: SEED,
-        lr: DEFAULTS.lr,
+        lr: learningRateOf('emosens', DEFAULTS.lr),
         onNonFinite: 'throw',
         train: split.train,
         heldOut: split.heldOut,

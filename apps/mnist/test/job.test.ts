@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../src/args.js';
+import { DEFAULTS, parseJobArgs } from '../src/args.js';
 import { runJob } from '../src/job.js';
 import type { JobResults } from '../src/report.js';
 
@@ -36,9 +36,10 @@ describe('runJob', () => {
       backend: 'cpu',
       fusedKernels: 'registerCpuKernels (@emosens/backend-cpu)',
       batchSize: 64,
-      lr: 1e-3,
+      lr: null,
     });
     expect(results.runs.map((r) => r.optimizer)).toEqual(['emosens', 'adamw']);
+    expect(results.runs.map((r) => r.lr)).toEqual([1e-3, 1e-3]);
     for (const run of results.runs) {
       expect(run.losses).toHaveLength(30);
       const first = run.losses.slice(0, 5).reduce((a, b) => a + b) / 5;
@@ -59,7 +60,36 @@ describe('runJob', () => {
     expect(html).toContain('<svg');
     expect(html).toContain('EmoSens');
     expect(html).not.toMatch(/(src|href)\s*=\s*["']?\s*(https?:)?\/\//i);
-    expect(stdout.text()).toMatch(/EmoSens\s+cpu\s+fused\s+\d\.\d{4}\s+\d\.\d{4}/);
+    expect(stdout.text()).toMatch(/EmoSens\s+0\.001\s+cpu\s+fused\s+\d\.\d{4}\s+\d\.\d{4}/);
+  });
+
+  it('runs `--optimizers lion,sgd-momentum --steps 30`: each at its own learning rate, fused, the loss falls', async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'emosens-mnist-'));
+    dirs.push(out);
+    const parsed = parseJobArgs(['--optimizers', 'lion,sgd-momentum', '--steps', '30', '--backend', 'cpu', '--out', out]);
+    if (parsed.kind !== 'run') throw new Error(`expected a run, got ${parsed.kind}`);
+    const stdout = sink();
+    const stderr = sink();
+    const before = tf.memory().numTensors;
+    expect(await runJob(parsed.options, { stdout, stderr })).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(stderr.text()).not.toMatch(/warning|error/i);
+    const results = JSON.parse(await readFile(path.join(out, 'results.json'), 'utf8')) as JobResults;
+    expect(results.options.lr).toBeNull();
+    expect(results.runs.map((r) => [r.optimizer, r.label, r.lr])).toEqual([
+      ['lion', 'Lion', 3e-4],
+      ['sgd-momentum', 'SGD momentum', 0.03],
+    ]);
+    for (const run of results.runs) {
+      expect(run).toMatchObject({ backend: 'cpu', path: 'fused', fusedSteps: 30 });
+      const first = run.losses.slice(0, 5).reduce((a, b) => a + b) / 5;
+      const last = run.losses.slice(-5).reduce((a, b) => a + b) / 5;
+      expect(last, run.label).toBeLessThan(first - 0.2);
+      expect(run.emotion.every((v) => v === null)).toBe(true);
+    }
+    expect(results.runs[0]!.losses[0]).toBe(results.runs[1]!.losses[0]);
+    expect(stdout.text()).toMatch(/Lion\s+0\.0003\s+cpu\s+fused/);
+    expect(stdout.text()).toMatch(/SGD momentum\s+0\.03\s+cpu\s+fused/);
   });
 
   it('returns exit code 2 with a message naming --backend when the backend cannot start', async () => {

@@ -18,9 +18,17 @@ describe('the command line', () => {
     expect(result.stdout).toBe('');
   });
 
+  it('exits with code 2 for an unknown optimizer, listing the valid names', () => {
+    const result = start('--optimizers', 'lion,adamx');
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`error: --optimizers: unknown optimizer 'adamx'; valid names: emosens, emoairy, emocats, adamw, adam, sgd, sgd-momentum,`);
+    expect(result.stdout).toBe('');
+  });
+
   it('prints the usage for --help, ignoring the `--` that pnpm passes through', () => {
     const result = start('--', '--help');
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('Usage: pnpm start');
+    expect(result.stdout).toContain('sgd-momentum 0.03');
   });
 });

@@ -7,6 +7,7 @@ function run(optimizer: RunResult['optimizer'], label: string, emotion: boolean)
   return {
     optimizer,
     label,
+    lr: optimizer === 'adam' ? 0.001 : 0.002,
     backend: 'cpu',
     path: emotion ? 'fused' : 'composed',
     fusedSteps: emotion ? losses.length : 0,
@@ -30,7 +31,7 @@ const results: JobResults = {
     backendDetail: 'JavaScript cpu backend',
     fusedKernels: 'registerCpuKernels (@emosens/backend-cpu)',
     batchSize: 64,
-    lr: 0.001,
+    lr: null,
     model: '784-128-10 MLP',
     trainCount: 8000,
     heldOutCount: 2000,
@@ -46,9 +47,9 @@ describe('renderTable', () => {
   it('aligns one row per optimizer with every column', () => {
     const lines = renderTable(results.runs).split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^optimizer\s+backend\s+path\s+final loss\s+held-out acc\s+ms\/step\s+state bytes\s+calm at step$/);
-    expect(lines[2]).toMatch(/^EmoSens\s+cpu\s+fused\s+0\.2500\s+0\.9125\s+12\.3\s+814,204\s+31$/);
-    expect(lines[3]).toMatch(/^Adam <b>\s+cpu\s+composed\s+.*never$/);
+    expect(lines[0]).toMatch(/^optimizer\s+lr\s+backend\s+path\s+final loss\s+held-out acc\s+ms\/step\s+state bytes\s+calm at step$/);
+    expect(lines[2]).toMatch(/^EmoSens\s+0\.002\s+cpu\s+fused\s+0\.2500\s+0\.9125\s+12\.3\s+814,204\s+31$/);
+    expect(lines[3]).toMatch(/^Adam <b>\s+0\.001\s+cpu\s+composed\s+.*never$/);
     expect(new Set(lines.map((l) => l.length)).size).toBe(1);
   });
 });
@@ -81,9 +82,10 @@ describe('renderReportHtml', () => {
   });
 
   it('says which backend and path each optimizer ran on', () => {
-    expect(html).toContain('<th>backend</th><th>path</th>');
-    expect(html).toMatch(/<td>EmoSens<\/td><td>cpu<\/td><td>fused<\/td>/);
-    expect(html).toMatch(/<td>Adam &#60;b&#62;<\/td><td>cpu<\/td><td>composed<\/td>/);
+    expect(html).toContain('<th>lr</th><th>backend</th><th>path</th>');
+    expect(html).toMatch(/<td>EmoSens<\/td><td>0\.002<\/td><td>cpu<\/td><td>fused<\/td>/);
+    expect(html).toMatch(/<td>Adam &#60;b&#62;<\/td><td>0\.001<\/td><td>cpu<\/td><td>composed<\/td>/);
+    expect(html).toContain('lr per optimizer (table)');
     expect(html).toContain('fused kernels: registerCpuKernels (@emosens/backend-cpu)');
   });
 
