@@ -10,8 +10,17 @@ import type { TransformOptimizer, TransformOptimizerOptions } from './transform-
 /** Options of the ready-made optimizers: the optimizer's own, plus the adapter's. */
 export type AdapterOptions = Omit<TransformOptimizerOptions, 'source'>;
 
-/** A ready-made optimizer of @emosens/optimizers as a `tf.Optimizer` factory: its own options plus the adapter's. */
-export type ReadyMadeFactory<O> = (options?: O & AdapterOptions) => TransformOptimizer;
+/**
+ * The options of an @emosens/optimizers transform that a config can hold: the same keys,
+ * with function values (a learning-rate schedule) left out, since `getConfig` must save
+ * them as data. For a schedule, wrap the transform yourself,
+ * `new TransformOptimizer(sgd({ lr: schedule }))` (not serializable), or register a factory
+ * that builds the schedule from numbers (`registerTransformFactory`).
+ */
+export type ConfigOptions<O> = { [K in keyof O]: Exclude<O[K], (...args: never[]) => unknown> };
+
+/** A ready-made optimizer of @emosens/optimizers as a `tf.Optimizer` factory: its own options (as data) plus the adapter's. */
+export type ReadyMadeFactory<O> = (options?: ConfigOptions<O> & AdapterOptions) => TransformOptimizer;
 
 const ADAPTER_KEYS = new Set<string>(['onNonFinite', 'fused']);
 
@@ -27,7 +36,7 @@ function readyMade<O extends object>(
   transform: (options?: O) => GradientTransformation<StateValue>,
 ): ReadyMadeFactory<O> {
   registerTransformFactory(name, (o) => transform(o as O));
-  return (options = {} as O & AdapterOptions) => {
+  return (options = {} as ConfigOptions<O> & AdapterOptions) => {
     const own: Record<string, unknown> = {};
     const adapter: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(options)) {
@@ -137,3 +146,21 @@ export const radam = readyMade('radam', transforms.radam);
  * than Adam's. tfjs has no Lion.
  */
 export const lion = readyMade('lion', transforms.lion);
+
+/**
+ * Adafactor (Shazeer and Stern 2018) as a `tf.Optimizer`, built as optax's `adafactor`
+ * chain (see `adafactor` of @emosens/optimizers): factored second moments for matrices
+ * whose sides are both at least `minDimSizeToFactor`. Defaults (optax's): no learning rate
+ * (the parameter scale sets the step), minDimSizeToFactor 128, decayRate 0.8,
+ * multiplyByParameterScale true, clippingThreshold 1, eps 1e-30, onNonFinite 'skip'.
+ * Needs no loss. tfjs has no Adafactor.
+ */
+export const adafactor = readyMade('adafactor', transforms.adafactor);
+
+/**
+ * LAMB (You et al. 2019) as a `tf.Optimizer`, built as optax's `lamb` chain (Adam direction,
+ * decoupled weight decay, per-parameter trust ratio; see `lamb` of @emosens/optimizers).
+ * Defaults: lr 1e-3, b1 0.9, b2 0.999, eps 1e-6, epsRoot 0, weightDecay 0,
+ * onNonFinite 'skip'. Needs no loss. tfjs has no LAMB.
+ */
+export const lamb = readyMade('lamb', transforms.lamb);

@@ -6,6 +6,7 @@ export {
 } from './transform-optimizer.js';
 export { createOptimizer } from './create-optimizer.js';
 export {
+  adafactor,
   adagrad,
   adam,
   adamax,
@@ -13,12 +14,14 @@ export {
   emoAiry,
   emoCats,
   emoSens,
+  lamb,
   lion,
   nadam,
   radam,
   rmsprop,
   sgd,
   type AdapterOptions,
+  type ConfigOptions,
   type ReadyMadeFactory,
 } from './factories.js';
 export {

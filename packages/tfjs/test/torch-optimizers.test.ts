@@ -6,8 +6,10 @@ import { registerCpuKernels } from '@emosens/backend-cpu';
 import * as transforms from '@emosens/optimizers';
 import {
   TransformOptimizer,
+  adafactor,
   adagrad,
   adamax,
+  lamb,
   lion,
   nadam,
   radam,
@@ -18,8 +20,9 @@ import {
 } from '../src/index.js';
 import { bits, buildModel, countReads, gridTensors, leastSquares } from './helpers.js';
 
-// The torch.optim peers (and Lion) as tf.Optimizers: every case below runs through the one
-// `readyMade` mechanism of src/factories.ts, like the Emo family and Adam/AdamW.
+// The torch.optim peers (and Lion), and optax's Adafactor and LAMB, as tf.Optimizers: every
+// case below runs through the one `readyMade` mechanism of src/factories.ts, like the Emo
+// family and Adam/AdamW.
 
 /** Each case: the factory name, the options (non-default ones exercise every branch), and the optimizer. */
 const CASES = {
@@ -34,9 +37,12 @@ const CASES = {
   nadam: ['nadam', { lr: 2e-2, weightDecay: 1e-3 }],
   radam: ['radam', { lr: 2e-2 }],
   lion: ['lion', { lr: 3e-3, weightDecay: 0.1 }],
+  adafactor: ['adafactor', {}],
+  'adafactor (factored, lr, momentum)': ['adafactor', { lr: 0.05, minDimSizeToFactor: 2, momentum: 0.9, weightDecayRate: 1e-3 }],
+  lamb: ['lamb', { lr: 2e-2, weightDecay: 1e-3 }],
 } as const;
 
-const FACTORIES = { sgd, rmsprop, adagrad, adamax, nadam, radam, lion } as const;
+const FACTORIES = { sgd, rmsprop, adagrad, adamax, nadam, radam, lion, adafactor, lamb } as const;
 type Name = keyof typeof FACTORIES;
 
 function make(name: Name, options: object): TransformOptimizer {
@@ -60,7 +66,7 @@ const FIT = { batchSize: 16, shuffle: false, verbose: 0 } as const;
 
 it('registers every ready-made optimizer for configs under its own name', () => {
   expect(registeredTransformFactories()).toEqual(
-    expect.arrayContaining(['emoSens', 'emoAiry', 'emoCats', 'adam', 'adamw', 'sgd', 'rmsprop', 'adagrad', 'adamax', 'nadam', 'radam', 'lion']),
+    expect.arrayContaining(['emoSens', 'emoAiry', 'emoCats', 'adam', 'adamw', 'sgd', 'rmsprop', 'adagrad', 'adamax', 'nadam', 'radam', 'lion', 'adafactor', 'lamb']),
   );
 });
 

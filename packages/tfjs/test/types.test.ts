@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { EmosensError, type Loss } from '@emosens/core';
 import type { LionOptions, SgdOptions } from '@emosens/optimizers';
-import { TransformOptimizer, emoSens, lion, sgd, type AdapterOptions, type NonFinitePolicy } from '../src/index.js';
+import { TransformOptimizer, emoSens, lion, sgd, type AdapterOptions, type ConfigOptions, type NonFinitePolicy } from '../src/index.js';
 
 describe('types', () => {
   it('the factories return a tf.Optimizer with typed signals', () => {
@@ -19,8 +19,12 @@ describe('types', () => {
   });
 
   it('each ready-made factory takes the options of its transform plus the adapter options', () => {
-    expectTypeOf(sgd).parameter(0).toEqualTypeOf<(SgdOptions & AdapterOptions) | undefined>();
-    expectTypeOf(lion).parameter(0).toEqualTypeOf<(LionOptions & AdapterOptions) | undefined>();
+    expectTypeOf(sgd).parameter(0).toEqualTypeOf<(ConfigOptions<SgdOptions> & AdapterOptions) | undefined>();
+    expectTypeOf(lion).parameter(0).toEqualTypeOf<(ConfigOptions<LionOptions> & AdapterOptions) | undefined>();
+    // a config holds data: the learning rate is a number here, not a schedule
+    expectTypeOf<NonNullable<Parameters<typeof sgd>[0]>['lr']>().toEqualTypeOf<number | undefined>();
+    // @ts-expect-error: a schedule cannot be saved in a config
+    expect(() => sgd({ lr: (step: number) => 0.1 / (step + 1) })).toThrow(/plain data/);
     expectTypeOf(sgd).returns.toEqualTypeOf<TransformOptimizer>();
     // @ts-expect-error: momentum is an option of sgd, not of lion
     expect(() => lion({ momentum: 0.9 })).toThrow(EmosensError);
