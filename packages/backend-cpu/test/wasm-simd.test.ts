@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chain, scheduleStep, statefulOptimizer, traceStep, type GradientTransformation, type StateValue } from '@emosens/core';
-import { cautious, scaleByLearningRate } from '@emosens/modifiers';
+import { adaptiveGradClip, cautious, scaleByLearningRate } from '@emosens/modifiers';
 import { scaleByAdam } from '@emosens/moments';
-import { adamw, emoCats, emoSens } from '@emosens/optimizers';
+import { adafactor, adamw, emoCats, emoSens, lamb } from '@emosens/optimizers';
 import { bits, randomGradValues, randomValues, seeded } from '@emosens/conformance';
 import { registerWasmKernels, renderJs } from '../src/index.js';
 import { WasmPasses } from '../src/target/render-wasm.js';
@@ -23,6 +23,9 @@ const chains: Record<string, () => GradientTransformation<StateValue>> = {
   emoCats: () => emoCats({ lr: 1e-3 }),
   adamw: () => adamw({ lr: 1e-2 }),
   'cautious(scaleByAdam())': () => chain(cautious(scaleByAdam()), scaleByLearningRate(1e-2)) as unknown as GradientTransformation<StateValue>,
+  'adafactor (factored, momentum)': () => adafactor({ lr: 0.05, minDimSizeToFactor: 2, momentum: 0.9, weightDecayRate: 0.01 }),
+  lamb: () => lamb({ lr: 1e-2, weightDecay: 0.01 }),
+  'chain(adaptiveGradClip, scaleByAdam())': () => chain(adaptiveGradClip({ clipping: 0.05 }), scaleByAdam(), scaleByLearningRate(1e-2)) as unknown as GradientTransformation<StateValue>,
 };
 
 describe('WebAssembly SIMD element passes on the wasm backend', () => {
