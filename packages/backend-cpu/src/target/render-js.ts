@@ -219,7 +219,9 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
    */
   const foldedUpdate = (k: number, update: number): string => {
     type Term = { atom: number; coef: string };
-    const uniform = (id: number) => graph.node(id).domain !== 'elem';
+    // the same for every element: not per element, and not per row or column either (a
+    // factored moment's row and column values differ between elements)
+    const uniform = (id: number) => !['elem', 'row', 'col'].includes(graph.node(id).domain);
     const scale = (terms: Term[], factor: string): Term[] => terms.map((t) => ({ atom: t.atom, coef: t.coef === '1' ? factor : `(${t.coef} * ${factor})` }));
     const linear = (id: number, depth: number): Term[] => {
       const node = graph.node(id);
