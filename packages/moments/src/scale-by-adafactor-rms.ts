@@ -9,7 +9,7 @@ export interface ScaleByAdafactorRmsOptions {
   readonly decayRate?: number;
   /** Step at which the decay schedule starts (optax's `step_offset`, for fine-tuning), an integer >= 0. Default 0. */
   readonly stepOffset?: number;
-  /** Factor a parameter only when both sides of its matrix are at least this long (an integer >= 1). Default 128. */
+  /** Factor a parameter only when its two largest axes, and both sides of the matrix `[d0, d1*...*dn]`, are at least this long (an integer >= 1). Default 128. */
   readonly minDimSizeToFactor?: number;
   /** Added to the squared gradient, >= 0. Default 1e-30. */
   readonly eps?: number;
@@ -27,11 +27,17 @@ export type AdafactorRmsState = {
   readonly v: PerParameter<tf.Tensor>;
 };
 
-/** Whether a parameter of `shape` gets a factored second moment: rank >= 2 and both sides of `[d0, d1*...*dn]` long enough. */
+/**
+ * Whether a parameter of `shape` gets a factored second moment: rank >= 2, optax's rule (its
+ * second largest axis is at least `minDim`) and both sides of the matrix `[d0, d1*...*dn]` this
+ * block factors at least `minDim`. For rank 2 the two rules are one; for rank > 2 a parameter
+ * optax keeps whole is kept whole here too.
+ */
 function isFactored(shape: readonly number[], factored: boolean, minDim: number): boolean {
   if (!factored || shape.length < 2) return false;
+  const secondLargest = [...shape].sort((a, b) => b - a)[1]!;
   const cols = shape.slice(1).reduce((a, b) => a * b, 1);
-  return Math.min(shape[0]!, cols) >= minDim;
+  return secondLargest >= minDim && Math.min(shape[0]!, cols) >= minDim;
 }
 
 /**
@@ -67,9 +73,11 @@ function isFactored(shape: readonly number[], factored: boolean, minDim: number)
  * (`vRow` is always `[d0]`, where optax's `v_row` runs along the shorter axis), and keeps no
  * `[1]`-shaped placeholders. For rank > 2 optax factors over the two largest axes and treats the
  * others as batch axes; the fusion IR's row/column domains are axis 0 and the other axes flattened,
- * so this block factors a rank > 2 parameter as the matrix `[d0, d1*...*dn]` when both sides are
- * >= `minDimSizeToFactor` and otherwise keeps the full average (which is what optax does when it
- * does not factor). A conv kernel `[h, w, in, out]` with small `h` is therefore not factored here.
+ * so this block factors a rank > 2 parameter as the matrix `[d0, d1*...*dn]`, and only when optax
+ * would factor it too (its second largest axis >= `minDimSizeToFactor`) and both sides of that
+ * matrix are >= `minDimSizeToFactor`; otherwise it keeps the full average, which is exactly what
+ * optax does when it does not factor. A conv kernel `[h, w, in, out]` with small `h` is therefore
+ * kept whole here where optax factors `in` x `out` per `(h, w)`.
  * The step count is a float32 tensor (exact up to 2^24 steps) where optax's is an int32.
  *
  * ```ts

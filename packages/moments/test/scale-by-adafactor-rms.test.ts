@@ -126,6 +126,17 @@ describe('scaleByAdafactorRms (optax scale_by_factored_rms)', () => {
     expectClose(out, reference([2, 12 / 2], grads, { factored: true }));
   });
 
+  it('rank 3 is kept whole when optax would not factor it (its second largest axis is short), even if [d0, d1*d2] could be', () => {
+    // [4, 2, 2] with minDimSizeToFactor 3: the matrix [4, 4] has both sides >= 3, but optax's second largest axis is 2 < 3
+    const grads = gradients(16, 2);
+    const { out, layout } = runComposed([4, 2, 2], grads, { minDimSizeToFactor: 3 });
+    expect(layout.v).toEqual(['w']);
+    expectClose(out, reference([4, 2, 2], grads, { factored: false }));
+    // the documented difference: [2, 4, 4] is factored by optax (over its last two axes, per batch
+    // entry), but its matrix [2, 16] has a side 2 < 3, so it is kept whole here
+    expect(runComposed([2, 4, 4], gradients(32, 1), { minDimSizeToFactor: 3 }).layout.v).toEqual(['w']);
+  });
+
   it('stepOffset restarts the decay schedule: at count == stepOffset, beta = 0', () => {
     const t = scaleByAdafactorRms({ stepOffset: 5 });
     const p = { x: tf.zeros([2]) };

@@ -196,7 +196,7 @@ export interface AdafactorOptions {
    * by a learning rate, and the parameter scale (`multiplyByParameterScale`) sets the step size.
    */
   readonly lr?: LearningRate;
-  /** Factor the second moment only when both sides of a matrix are at least this long, an integer >= 1. Default 128. */
+  /** Factor the second moment only when both sides of a matrix (and optax's two largest axes) are at least this long, an integer >= 1. Default 128. */
   readonly minDimSizeToFactor?: number;
   /** Exponent of the second moment's decay schedule `1 - (t + 1)^(-decayRate)`. Default 0.8. */
   readonly decayRate?: number;
