@@ -1,6 +1,18 @@
 import { chain, partition, type GradientTransformation, type StateValue } from '@emosens/core';
 import { fixedEmotion, trackEmotion } from '@emosens/emotion';
-import { addDecayedWeights, cautious, scaleByEmotionStep, scaleByLearningRate, scaleBySign, scaleBySoftsign } from '@emosens/modifiers';
+import {
+  addDecayedWeights,
+  applyIfFinite,
+  cautious,
+  emaParams,
+  lookahead,
+  masked,
+  multiSteps,
+  scaleByEmotionStep,
+  scaleByLearningRate,
+  scaleBySign,
+  scaleBySoftsign,
+} from '@emosens/modifiers';
 import { rootFiltered, scaleByAdam, scaleByFactoredRms, scaleByLionMoment } from '@emosens/moments';
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { withShadow } from '@emosens/shadow';
@@ -26,6 +38,39 @@ export const REFERENCE_OPTIMIZERS: readonly NamedTransform[] = [
   { name: 'adam', make: () => adam({ lr: 1e-2 }), emotion: false },
   { name: 'adamw', make: () => adamw({ lr: 1e-2, weightDecay: 0.05 }), emotion: false },
 ];
+
+/**
+ * The wrapper blocks of `@emosens/modifiers`, each around a chain that fuses, and all of them
+ * nested in one: host counters (multiSteps, lookahead), per-parameter selection (masked),
+ * device-side selects of an inner state (applyIfFinite), an average of p + u (emaParams).
+ */
+export const WRAPPER_CHAINS: readonly NamedTransform[] = [
+  { name: 'multiSteps(adamw, { everyK: 3 })', make: () => multiSteps(adamw({ lr: 1e-2 }), { everyK: 3 }) as Tx, emotion: false },
+  { name: 'lookahead(adam, { syncPeriod: 3, alpha: 0.4 })', make: () => lookahead(adam({ lr: 1e-2 }), { syncPeriod: 3, alpha: 0.4 }) as Tx, emotion: false },
+  {
+    name: 'chain(scaleByAdam(), masked(addDecayedWeights(0.1), rank >= 2), scaleByLearningRate(schedule), emaParams())',
+    make: () =>
+      chain(scaleByAdam(), masked(addDecayedWeights(0.1), (_name, p) => p.rank >= 2), scaleByLearningRate((t: number) => 0.01 / (1 + 0.1 * t)), emaParams({ decay: 0.9 })) as Tx,
+    emotion: false,
+  },
+  { name: 'applyIfFinite(emoSens, { maxConsecutiveErrors: 2 })', make: () => applyIfFinite(emoSens({ lr: 1e-2 }), { maxConsecutiveErrors: 2 }) as Tx, emotion: true },
+  {
+    name: 'chain(applyIfFinite(multiSteps(lookahead(adamw), 2), 1), emaParams({ debias: false }))',
+    make: () =>
+      chain(
+        applyIfFinite(multiSteps(lookahead(adamw({ lr: 1e-2 }), { syncPeriod: 2 }), { everyK: 2 }), { maxConsecutiveErrors: 1 }),
+        emaParams({ decay: 0.8, debias: false }),
+      ) as Tx,
+    emotion: false,
+  },
+];
+
+/** AdamW under applyIfFinite (one non-finite step in a row skipped), for the non-finite check of the wrapper. */
+export const GUARDED_BY_APPLY_IF_FINITE: NamedTransform = {
+  name: 'applyIfFinite(adamw, { maxConsecutiveErrors: 1 })',
+  make: () => applyIfFinite(adamw({ lr: 1e-2 }), { maxConsecutiveErrors: 1 }) as Tx,
+  emotion: false,
+};
 
 const pick = <T>(rand: () => number, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
 

@@ -15,7 +15,7 @@ import {
 } from '@emosens/core';
 import type {} from '@emosens/emotion';
 import { describeResult, findGoldenDir, GOLDEN_SUITES, listCaseFiles, loadCase, runCase, transformFor } from '@emosens/golden';
-import { randomChain, REFERENCE_OPTIMIZERS, type NamedTransform } from './chains.js';
+import { GUARDED_BY_APPLY_IF_FINITE, randomChain, REFERENCE_OPTIMIZERS, WRAPPER_CHAINS, type NamedTransform } from './chains.js';
 import { bits, firstMismatch, lossSchedule, randomGradValues, randomShape, randomValues, seeded, stateSnapshot, valuesOf } from './helpers.js';
 
 /** A fusion target under test, on one tfjs backend. */
@@ -204,6 +204,52 @@ export function describeConformance(target: ConformanceTarget): void {
           await compareTwins(named, 2000 + k, Math.min(steps, 20), tol, true);
         });
       }
+      WRAPPER_CHAINS.forEach((named, k) => {
+        it(`wrapper ${k}: ${named.name}`, async (ctx) => {
+          ready(ctx);
+          expect(explainFusion(named.make(), target.backend)).toEqual({ fused: true, target: findFusionTarget(target.backend)!.name });
+          await compareTwins(named, 3000 + k, Math.min(steps, 20), tol, true);
+        });
+      });
+      it('applyIfFinite: a NaN gradient gives zero updates and keeps the inner state, as composed does', async (ctx) => {
+        ready(ctx);
+        const make = GUARDED_BY_APPLY_IF_FINITE.make;
+        const rand = seeded(3100);
+        const shapes = shapesFor(rand, true);
+        const init = randomParams(rand, shapes);
+        const fused = statefulOptimizer(make(), init);
+        const composed = statefulOptimizer(make(), init, { fused: false });
+        try {
+          let previous: number[] = [];
+          for (let t = 0; t < 6; t++) {
+            const grads = randomGrads(rand, shapes);
+            if (t === 2 || t === 4) {
+              const values = await valuesOf(grads.p2!);
+              values[1] = t === 2 ? NaN : -Infinity;
+              tf.dispose(grads.p2!);
+              grads.p2 = tf.tensor(values, shapes[2]);
+            }
+            fused.step(grads);
+            composed.step(grads);
+            tf.dispose(Object.values(grads));
+            expect(fused.path, `step ${t}: the fused twin's path`).toBe('fused');
+            const now = await valuesOf(fused.params.p3!);
+            if (t === 2 || t === 4) expect(now, `step ${t}: skipped`).toEqual(previous);
+            previous = now;
+            for (const name of Object.keys(init)) {
+              await expectClose(`step ${t}, ${name}`, await valuesOf(fused.params[name]!), await valuesOf(composed.params[name]!), tol.rtol, tol.atol);
+            }
+          }
+          const a = await stateSnapshot(fused.state);
+          const e = await stateSnapshot(composed.state);
+          for (const [p, expected] of e) await expectClose(`final state ${p}`, a.get(p)!, expected, tol.rtol, tol.atol);
+          expect(await valuesOf((fused.state as { totalNotFinite: tf.Tensor }).totalNotFinite)).toEqual([2]);
+        } finally {
+          fused.dispose();
+          composed.dispose();
+          tf.dispose(Object.values(init));
+        }
+      });
     });
 
     describe('storage shared between parameters', () => {

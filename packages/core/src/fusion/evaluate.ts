@@ -123,7 +123,10 @@ function evaluateNode(
       // operands of one shape (times 1 keeps every value, -0 and NaN included): a broadcast
       // `where` would tile, which reads back on the cpu backend
       const full = (v: Tensor | number) => (tensor(v).shape.join() === shape.join() ? tensor(v) : tf.mul(tensor(v), tf.ones(shape)));
-      return tf.where(tf.cast(full(c), 'bool'), full(x), full(y));
+      // tfjs-backend-webgpu's Select takes rank <= 4: a higher rank selects the flat values
+      const flat = (t: Tensor) => (shape.length > 4 ? tf.reshape(t, [-1]) : t);
+      const out = tf.where(tf.cast(flat(full(c)), 'bool'), flat(full(x)), flat(full(y)));
+      return shape.length > 4 ? tf.reshape(out, shape) : out;
     }
     case 'shiftIn': {
       const leaf = b.leaves[node.leaf]!;
@@ -146,7 +149,12 @@ function evaluateNode(
       return tf.sum(tensor(values.get(node.args[0]!)!));
     case 'sumParams': {
       const terms = node.args.map((a) => tensor(values.get(a)!));
-      return terms.length === 1 ? terms[0]! : tf.addN(terms);
+      if (terms.length === 1) return terms[0]!;
+      // tfjs-backend-webgpu's AddN returns garbage for 8 or more inputs: at most 7 at a
+      // time, the running sum first in each (the same order, left to right)
+      let total = tf.addN(terms.slice(0, 7));
+      for (let i = 7; i < terms.length; i += 6) total = tf.addN([total, ...terms.slice(i, i + 6)]);
+      return total;
     }
   }
   if (node.op in UNARY) return UNARY[node.op]!(tensor(arg(node.args[0])));

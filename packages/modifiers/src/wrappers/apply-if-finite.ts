@@ -107,18 +107,23 @@ export function applyIfFinite<S extends StateValue>(inner: GradientTransformatio
   return { name, init, update: composedUpdate(name, fusion), fusion };
 }
 
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 /**
- * 1 when every value is finite, else 0 (a step value): `x - x` is 0 for a finite x and NaN
- * for NaN and ±Infinity, and a NaN makes its sum NaN, which is not 0.
+ * 1 when every value is finite, else 0 (a step value). The test is a comparison,
+ * `|x| <= FLOAT32_MAX` (false for NaN and ±Infinity), and the non-finite entries are counted:
+ * arithmetic that relies on NaN propagating (`x - x`) is not safe, as a target may fold it
+ * (the tf-ops target's linear forms cancel `x - x` to 0; WGSL lets a compiler assume no NaN).
  */
 function allFiniteSym(values: readonly Sym[]): Sym {
   const perParam: Sym[] = [];
   let perStep: Sym | number = 0;
   for (const x of values) {
-    const d = fx.sub(x, x);
-    if (d.domain === 'elem' || d.domain === 'row' || d.domain === 'col') perParam.push(fx.sum(d));
-    else if (d.domain === 'param') perParam.push(d);
-    else perStep = fx.add(perStep, d.domain === 'window' ? fx.sum(d) : d);
+    const bad = fx.not(fx.le(fx.abs(x), FLOAT32_MAX));
+    if (bad.domain === 'elem' || bad.domain === 'row' || bad.domain === 'col') perParam.push(fx.sum(bad));
+    else if (bad.domain === 'param') perParam.push(bad);
+    else perStep = fx.add(perStep, bad.domain === 'window' ? fx.sum(bad) : bad);
   }
   return fx.eq(fx.add(fx.sumParams(perParam), perStep), 0);
 }

@@ -100,6 +100,24 @@ describe('multiSteps: torch gradient accumulation (adamw-accumulate-3.json)', ()
     });
   }
 
+  it("under the step engine's 'skip' policy: the sums keep their values; miniStep advances composed, not on a guarding target", () => {
+    const run = (fused: boolean) => {
+      const opt = statefulOptimizer(multiSteps(scaleByLearningRate(1), { everyK: 3 }), { w: tf.zeros([2]) }, { fused, skipNonFinite: true });
+      for (const g of [[1, 1], [NaN, 1]]) {
+        const grads = { w: tf.tensor1d(g) };
+        opt.step(grads);
+        tf.dispose(Object.values(grads));
+      }
+      const out = { path: opt.path, miniStep: opt.state.miniStep, acc: v(opt.state.acc.w), skipped: v(opt.skippedSteps) };
+      opt.dispose();
+      return out;
+    };
+    // the composed guard selects tensors on the device; host numbers are not guarded
+    expect(run(false)).toEqual({ path: 'composed', miniStep: 2, acc: [1, 1], skipped: [1] });
+    // the typed-array target checks its inputs first and leaves everything as it was
+    expect(run(true)).toEqual({ path: 'fused', miniStep: 1, acc: [1, 1], skipped: [1] });
+  });
+
   it('fused == composed bit for bit on the cpu target, and nothing leaks per step', () => {
     const make = () => multiSteps(chain(scaleByAdam(), addDecayedWeights(0.01), scaleByLearningRate((t) => 0.01 / (t + 1))), { everyK: 3 });
     const init = { w: [0.5, -1, 2, 0.25, -0.75, 1.5], b: [0.1, -0.2] };
