@@ -39,6 +39,7 @@ const blocks: [string, () => GradientTransformation<StateValue>, number?][] = [
   // Adafactor's second moment: w [2, 3] kept whole (default minDimSizeToFactor 128), then factored (2).
   ['scaleByAdafactorRms', () => scaleByAdafactorRms() as unknown as GradientTransformation<StateValue>],
   ['scaleByAdafactorRms factored', () => scaleByAdafactorRms({ minDimSizeToFactor: 2, decayRate: 0.6 }) as unknown as GradientTransformation<StateValue>, 6],
+  ['scaleByAdafactorRms stepOffset', () => scaleByAdafactorRms({ minDimSizeToFactor: 2, stepOffset: 2 }) as unknown as GradientTransformation<StateValue>, 5],
 ];
 
 function run(block: () => GradientTransformation<StateValue>, fused: boolean, steps: number) {

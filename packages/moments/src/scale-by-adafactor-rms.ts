@@ -78,6 +78,9 @@ function isFactored(shape: readonly number[], factored: boolean, minDim: number)
  * matrix are >= `minDimSizeToFactor`; otherwise it keeps the full average, which is exactly what
  * optax does when it does not factor. A conv kernel `[h, w, in, out]` with small `h` is therefore
  * kept whole here where optax factors `in` x `out` per `(h, w)`.
+ * `stepOffset` is for a restored state (fine-tuning): while the count is below it, optax raises a
+ * number <= 0 to a negative power (a non-finite decay, NaN updates); here the decay is 0 then (each
+ * step's statistics are taken as they are) until the count reaches `stepOffset`.
  * The step count is a float32 tensor (exact up to 2^24 steps) where optax's is an int32.
  *
  * ```ts
@@ -101,7 +104,10 @@ export function scaleByAdafactorRms(options: ScaleByAdafactorRmsOptions = {}): G
     update(updates, state, _params, context) {
       const s = state as { count: LeafRef; vRow: Record<string, LeafRef | Sym>; vCol: Record<string, LeafRef | Sym>; v: Record<string, LeafRef | Sym> };
       const count = fx.step(s.count);
-      const beta = fx.sub(1, fx.pow(fx.add(fx.sub(count, stepOffset), 1), -decayRate));
+      // optax's t + 1 with t = count - stepOffset; below stepOffset optax's power is of a number <= 0
+      // (a non-finite beta), here it is held at 1 (beta = 0) until the count reaches stepOffset
+      const t1 = fx.add(fx.sub(count, stepOffset), 1);
+      const beta = fx.sub(1, fx.pow(stepOffset > 0 ? fx.max(t1, 1) : t1, -decayRate));
       const vRow = { ...s.vRow };
       const vCol = { ...s.vCol };
       const v = { ...s.v };

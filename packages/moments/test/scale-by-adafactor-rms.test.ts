@@ -150,6 +150,16 @@ describe('scaleByAdafactorRms (optax scale_by_factored_rms)', () => {
     expect(v(r.state.count)).toEqual([6]);
   });
 
+  it('below stepOffset the decay is held at 0 (optax: a non-finite decay), from stepOffset on the schedule runs', () => {
+    // fresh state, stepOffset 2: counts 0, 1, 2 give beta 0, 0, 0; count 3 gives beta = 1 - 2^-0.8
+    const grads = [[3, -4], [1, 2], [2, 2], [4, 1]];
+    const { out } = runComposed([2], grads, { stepOffset: 2 });
+    expect(out.slice(0, 3)).toEqual([[1, -1], [1, 1], [1, 1]]);
+    const beta = 1 - Math.pow(2, -0.8);
+    const v = [4, 4].map((x, k) => beta * x + (1 - beta) * grads[3]![k]! ** 2);
+    out[3]!.forEach((x, k) => expect(x).toBeCloseTo(grads[3]![k]! / Math.sqrt(v[k]!), 6));
+  });
+
   it('refuses bad options, naming them', () => {
     expect(() => scaleByAdafactorRms({ decayRate: -1 })).toThrowError(/scaleByAdafactorRms: option 'decayRate' must be in \[0, inf\)/);
     expect(() => scaleByAdafactorRms({ minDimSizeToFactor: 0 })).toThrowError(/option 'minDimSizeToFactor' must be an integer >= 1/);

@@ -200,7 +200,7 @@ export interface AdafactorOptions {
   readonly minDimSizeToFactor?: number;
   /** Exponent of the second moment's decay schedule `1 - (t + 1)^(-decayRate)`. Default 0.8. */
   readonly decayRate?: number;
-  /** Step at which that schedule starts (for fine-tuning), an integer >= 0. Default 0. */
+  /** Step at which that schedule starts (for fine-tuning a restored state; before it the decay is 0), an integer >= 0. Default 0. */
   readonly decayOffset?: number;
   /** Multiply the updates by each parameter's root mean square, at least 1e-3. Default true. */
   readonly multiplyByParameterScale?: boolean;
