@@ -48,8 +48,9 @@ export type LookaheadState<S extends StateValue> = {
  * skipped step, while a fusion target that guards its inputs leaves it as it was. A
  * parameter without a gradient on a sync step keeps its slow weights.
  *
- * optax's `lookahead` differs: it keeps fast and slow parameters together as the
- * parameters and syncs on the step after the k-th; this follows the torch recordings.
+ * optax's `lookahead` computes the same sync but keeps fast and slow weights together as
+ * the parameters (`LookaheadParams`), so its caller trains the fast ones and evaluates the
+ * slow ones; here the parameters are the fast weights between syncs, as in torch.
  *
  * ```ts
  * import { chain } from '@emosens/core';
