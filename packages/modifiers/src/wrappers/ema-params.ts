@@ -34,7 +34,7 @@ export type EmaParamsState = {
  *
  * The kept average is read with {@link readEmaParams}. Put it last in the chain, after the
  * learning rate, so `p + u` are the new parameters. optax's `ema` averages the *updates*
- * instead (a transformation of the gradient); that block is not provided here.
+ * instead (a transformation of the gradient): that one is `ema` in `@emosens/moments`.
  *
  * ```ts
  * import { chain, statefulOptimizer } from '@emosens/core';
