@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { chain, EmosensError, explainFusion, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
+import { adaptiveGradClip } from '@emosens/modifiers';
 import { describe, expect, it } from 'vitest';
 // By source path: a devDependency on @emosens/backend-cpu would close a package cycle
 // (backend-cpu's tests depend on @emosens/optimizers), which turbo refuses.
@@ -205,6 +206,32 @@ describe('lamb (optax lamb)', () => {
     expect(() => lamb({ weightDecay: -1 })).toThrowError(/option 'weightDecay'/);
     expect(() => lamb({ lr: Number.NaN })).toThrowError(expect.objectContaining({ code: 'INVALID_OPTION' }) as EmosensError);
   });
+});
+
+describe("fused on the cpu target, 'fast' precision (the default), agrees with composed", () => {
+  // 'fast' computes an element's arithmetic in float64 and folds the update: within float32 rounding of composed
+  const big = { w: Array.from({ length: 130 * 129 }, (_, e) => Math.cos(e) * 0.1), t: Array.from({ length: 12 }, (_, e) => Math.sin(e)), b: [0, 0.5, -0.5] };
+  const bigShapes = { w: [130, 129], t: [4, 3], b: [3] };
+  const cases: Record<string, () => GradientTransformation<StateValue>> = {
+    'adafactor()': () => adafactor(),
+    'adafactor factored (t, and w at the default 128), momentum, weight decay': () => adafactor({ lr: 0.05, momentum: 0.9, weightDecayRate: 0.01 }),
+    'adafactor minDimSizeToFactor 3': () => adafactor({ lr: 0.05, minDimSizeToFactor: 3 }),
+    'lamb with weight decay': () => lamb({ lr: 1e-2, weightDecay: 0.05 }),
+    'chain(adaptiveGradClip, lamb)': () => chain(adaptiveGradClip({ clipping: 0.05 }), lamb({ lr: 1e-2 })) as GradientTransformation<StateValue>,
+  };
+  for (const [label, make] of Object.entries(cases)) {
+    it(label, () => {
+      const composed = runOptimizer(make(), big, bigShapes, 4);
+      const unregister = registerCpuKernels();
+      try {
+        const fused = runOptimizer(make(), big, bigShapes, 4, true);
+        expect([composed.path, fused.path]).toEqual(['composed', 'fused']);
+        expectNear(fused.out, composed.out, 1e-5);
+      } finally {
+        unregister();
+      }
+    });
+  }
 });
 
 describe('fused on the cpu target equals composed, bit for bit', () => {
