@@ -2,6 +2,7 @@
 // augmentation of @emosens/core's `Signals`); this import makes them known here.
 import type {} from '@emosens/emotion';
 import {
+  adafactor,
   adagrad,
   adam,
   adamax,
@@ -9,6 +10,7 @@ import {
   emoAiry,
   emoCats,
   emoSens,
+  lamb,
   lion,
   nadam,
   radam,
@@ -52,6 +54,8 @@ export const OPTIMIZERS = {
   nadam: { label: 'NAdam', lr: 2e-3, make: (o) => nadam(o) },
   radam: { label: 'RAdam', lr: 3e-3, make: (o) => radam(o) },
   lion: { label: 'Lion', lr: 3e-4, make: (o) => lion(o) },
+  adafactor: { label: 'Adafactor', lr: 3e-2, make: (o) => adafactor(o) },
+  lamb: { label: 'LAMB', lr: 1e-2, make: (o) => lamb(o) },
 } as const satisfies Record<string, OptimizerSpec>;
 
 export type OptimizerName = keyof typeof OPTIMIZERS;

@@ -46,6 +46,8 @@ const COLORS: Record<string, string> = {
   nadam: '#ff9896',
   radam: '#c5b0d5',
   lion: '#393b79',
+  adafactor: '#637939',
+  lamb: '#843c39',
 };
 
 /** Adam and AdamW often overlap (weight decay 0.01 at lr 1e-3 changes little): dash Adam. */

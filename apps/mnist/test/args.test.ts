@@ -19,6 +19,7 @@ describe('parseJobArgs', () => {
     expect(OPTIMIZER_NAMES).toEqual([
       'emosens', 'emoairy', 'emocats', 'adamw', 'adam',
       'sgd', 'sgd-momentum', 'sgd-nesterov', 'rmsprop', 'rmsprop-centered', 'adagrad', 'adamax', 'nadam', 'radam', 'lion',
+      'adafactor', 'lamb',
     ]);
     const parsed = parseJobArgs(['--optimizers', OPTIMIZER_NAMES.join(',')]);
     expect(parsed.kind === 'run' && parsed.options.optimizers).toEqual(OPTIMIZER_NAMES);
