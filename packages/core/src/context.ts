@@ -17,18 +17,20 @@ export function createStepContext(loss?: Loss): StepContext {
   const signals: Partial<Record<string, unknown>> = {};
   const publishers: Record<string, string> = {};
   let lossTensor: Scalar | undefined;
+  let lossNumber: number | undefined;
+  const values = createHostValues();
 
   return {
+    ...values,
+    lossValue(block: string): number {
+      if (loss === undefined) throw missingLoss(block);
+      if (lossNumber === undefined) lossNumber = typeof loss === 'number' ? loss : (loss as Scalar).dataSync()[0]!;
+      return lossNumber;
+    },
     loss,
     signals: signals as Partial<Signals>,
     requireLoss(block: string): Scalar {
-      if (loss === undefined) {
-        throw new EmosensError(
-          'MISSING_LOSS',
-          `Block '${block}' needs this step's loss, but none was given. ` +
-            'Pass it with the step, e.g. step(grads, { loss }).',
-        );
-      }
+      if (loss === undefined) throw missingLoss(block);
       if (lossTensor === undefined) {
         lossTensor = typeof loss === 'number' ? scalar(loss, 'float32') : (loss as Scalar);
       }
@@ -61,6 +63,45 @@ export function createStepContext(loss?: Loss): StepContext {
     has(name: SignalName): boolean {
       return name in publishers;
     },
+  };
+}
+
+/** The error of a block that needs the loss when the step was given none. */
+export function missingLoss(block: string): EmosensError {
+  return new EmosensError(
+    'MISSING_LOSS',
+    `Block '${block}' needs this step's loss, but none was given. Pass it with the step, e.g. step(grads, { loss }).`,
+  );
+}
+
+/** The host numbers of one step (`publishValue`, `readValue`, `hasValue`), each published once. */
+export function createHostValues(): Pick<StepContext, 'publishValue' | 'readValue' | 'hasValue'> {
+  const values = new Map<string, { value: number; block: string }>();
+  return {
+    publishValue(name: string, value: number, block: string): void {
+      const previous = values.get(name);
+      if (previous !== undefined) {
+        throw new EmosensError(
+          'DUPLICATE_SIGNAL',
+          `Block '${block}' published value '${name}', which block '${previous.block}' already published this step. Each value is published by one block per step.`,
+        );
+      }
+      if (typeof value !== 'number') throw new EmosensError('INVALID_STATE', `Block '${block}' published value '${name}' as ${typeof value}; expected a number.`);
+      values.set(name, { value, block });
+    },
+    readValue(name: string, block: string): number {
+      const found = values.get(name);
+      if (found === undefined) {
+        const known = [...values.keys()];
+        throw new EmosensError(
+          'MISSING_SIGNAL',
+          `Block '${block}' reads value '${name}', but no earlier block in the chain published it this step ` +
+            `(published so far: ${known.length ? known.join(', ') : 'none'}). Put the block that produces '${name}' before '${block}' in the chain.`,
+        );
+      }
+      return found.value;
+    },
+    hasValue: (name: string): boolean => values.has(name),
   };
 }
 

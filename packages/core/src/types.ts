@@ -73,6 +73,20 @@ export interface StepContext {
   has(name: SignalName): boolean;
   /** The signals published so far this step, by name. */
   readonly signals: Readonly<Partial<Signals>>;
+  /**
+   * This step's loss as a JavaScript number, for rules that must run on the host in float64:
+   * a number loss exactly as given; a tensor loss read back once per step (`dataSync`, so a
+   * backend without synchronous reads needs a number loss). Throws `MISSING_LOSS`, naming
+   * `block`, when no loss was given. Blocks that can work on the device use
+   * {@link requireLoss} instead and cost no read.
+   */
+  lossValue(block: string): number;
+  /** Publishes a host number `name` for later blocks of this step (once per step, as a signal). */
+  publishValue(name: string, value: number, block: string): void;
+  /** Reads a host number published earlier this step (`MISSING_SIGNAL` otherwise, naming `block`). */
+  readValue(name: string, block: string): number;
+  /** Whether host number `name` was published earlier this step. */
+  hasValue(name: string): boolean;
 }
 
 /** What `update` returns: the transformed updates and the new state. */

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   applyUpdates,
   chain,
+  composedUpdate,
   explainFusion,
   fx,
   initPerParameter,
@@ -13,6 +14,7 @@ import {
   statefulOptimizer,
   traceStep,
   updatePerParameter,
+  type FusionForm,
   type FusionTarget,
   type GradientTransformation,
   type LeafRef,
@@ -288,5 +290,74 @@ describe('traceStep reuses a program', () => {
     expect(e.step.graph).not.toBe(d.step.graph);
     expect([d.step.graph.uniforms, e.step.graph.uniforms]).toEqual([[0.1], [0.2]]);
     tf.dispose([params.w, grads.w, ...Object.values((s1 as unknown as [Record<string, tf.Tensor>])[0]), ...Object.values((s2 as unknown as [Record<string, tf.Tensor>])[0])]);
+  });
+});
+
+describe('host values: the loss as a number, and numbers published between blocks', () => {
+  /** Publishes `2 * loss` (a host number, float64) and scales by 10 when the loss is above 1, else by 3. */
+  const hostRule: Tx = {
+    name: 'hostRule',
+    init: () => ({ seen: 0 }),
+    update: (() => {
+      throw new Error('replaced below');
+    }) as never,
+    fusion: {
+      update(updates, state, _params, context) {
+        const loss = context.lossValue('hostRule');
+        context.publishValue('twiceLoss', 2 * loss, 'hostRule');
+        const factor = loss > 1 ? 10 : 3;
+        const out = Object.fromEntries(Object.entries(updates).map(([k, u]) => [k, fx.mul(u, factor)]));
+        return { updates: out, state: { seen: (state as { seen: number }).seen + loss } };
+      },
+    },
+  };
+  const withComposed = (tx: Tx): Tx => ({ ...tx, update: composedUpdate(tx.name, tx.fusion as FusionForm) });
+  /** Reads `twiceLoss` and subtracts it from every update. */
+  const reader: Tx = withComposed({
+    name: 'reader',
+    init: () => ({}),
+    update: undefined as never,
+    fusion: {
+      update: (updates, state, _p, context) => {
+        const v = context.readValue('twiceLoss', 'reader');
+        return { updates: Object.fromEntries(Object.entries(updates).map(([k, u]) => [k, fx.sub(u, fx.uniform(v))])), state };
+      },
+    },
+  });
+
+  it('composed: the number loss exactly (float64), a tensor loss read once, values flow to later blocks, errors named', () => {
+    const tx = chain(withComposed(hostRule), reader) as Tx;
+    const o = statefulOptimizer(tx, { w: tf.tensor([1, -2]) }, { fused: false });
+    const g = tf.tensor([0.5, 1]);
+    o.step({ w: g }, { loss: 0.1 + 0.2 });
+    expect((o.state as { 0: { seen: number } })[0].seen).toBe(0.1 + 0.2); // not float32's 0.30000001192...
+    // u = 3 g - 2 loss = [1.5 - 0.6, 3 - 0.6]
+    const close = (actual: number[], expected: number[]) => expected.forEach((e, i) => expect(actual[i]).toBeCloseTo(e, 5));
+    close(values(o.params.w), [1 + 1.5 - 0.6, -2 + 3 - 0.6]);
+    const loss = tf.scalar(2);
+    o.step({ w: g }, { loss });
+    close(values(o.params.w), [1 + 1.5 - 0.6 + 5 - 4, -2 + 3 - 0.6 + 10 - 4]);
+    expect(() => o.step({ w: g })).toThrowError(/Block 'hostRule' needs this step's loss/);
+    const alone = statefulOptimizer(reader, { w: tf.tensor([1]) }, { fused: false });
+    expect(() => alone.step({ w: tf.tensor([1]) }, { loss: 1 })).toThrowError(/Block 'reader' reads value 'twiceLoss', but no earlier block/);
+    const twice = statefulOptimizer(chain(withComposed(hostRule), withComposed(hostRule)) as Tx, { w: tf.tensor([1]) }, { fused: false });
+    expect(() => twice.step({ w: tf.tensor([1]) }, { loss: 1 })).toThrowError(/already published this step/);
+    [o, alone, twice].forEach((x) => x.dispose());
+    tf.dispose([g, loss]);
+  });
+
+  it('traceStep traces again every step a form reads the loss value (the branch follows the loss)', () => {
+    const tx = chain(withComposed(hostRule), reader) as Tx;
+    const params = { w: tf.variable(tf.tensor([1, 2])) };
+    const state = tx.init(params);
+    const grads = { w: tf.tensor([1, 1]) };
+    const high = traceStep(tx, params, state, grads, 2);
+    const low = traceStep(tx, params, state, grads, 0.5);
+    if (!('step' in high) || !('step' in low)) throw new Error('expected both steps to trace');
+    expect(high.step.key).not.toBe(low.step.key);
+    expect(high.step.graph.nodeKeys.join(';')).toContain('10');
+    expect(low.step.graph.nodeKeys.join(';')).toContain('3');
+    expect(high.step.newState((_leaf, t) => t)).toEqual([{ seen: 2 }, {}]);
+    tf.dispose([params.w, grads.w]);
   });
 });

@@ -100,6 +100,10 @@ function run(graph: Graph, name: string, form: FusionForm, updates: Updates, sta
       return sym;
     },
     has: (signal) => read.has(signal) || context.has(signal),
+    lossValue: (block) => context.lossValue(block),
+    publishValue: (value, v, block) => context.publishValue(value, v, block),
+    readValue: (value, block) => context.readValue(value, block),
+    hasValue: (value) => context.hasValue(value),
     parameter: (key) => params[key]!,
     // a wrapped block without a fused form runs on tensors of the values so far
     eager(transform, innerUpdates, innerState, innerParams) {

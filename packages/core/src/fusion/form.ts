@@ -21,6 +21,17 @@ export interface FusionContext {
   /** Reads a signal published earlier in the step (`MISSING_SIGNAL` otherwise). */
   read(name: SignalName, block: string): Sym;
   has(name: SignalName): boolean;
+  /**
+   * This step's loss as a JavaScript number, for host rules in float64 (see
+   * `StepContext.lossValue`: a tensor loss costs one read). A fused step whose form reads it
+   * is traced again every step.
+   */
+  lossValue(block: string): number;
+  /** Publishes a host number for later blocks of this step (see `StepContext.publishValue`). */
+  publishValue(name: string, value: number, block: string): void;
+  /** Reads a host number published earlier this step. */
+  readValue(name: string, block: string): number;
+  hasValue(name: string): boolean;
   /** The parameter tensor named `name`, for its shape and dtype only (its values are not this step's to read). */
   parameter(name: string): Tensor;
   /**

@@ -1,4 +1,5 @@
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import { createHostValues, missingLoss } from '../context.js';
 import { EmosensError } from '../errors.js';
 import { isTensor } from '../state-tree.js';
 import type { GradientTransformation, Loss, SignalName, StateValue, Updates } from '../types.js';
@@ -71,9 +72,9 @@ export function traceStep(
     if (cached !== undefined && cached.signature === inputs.signature) return { step: cached.bind(inputs.leafTensors, params, state, grads, loss) };
     const graph = new Graph();
     const traced = withGraph(graph, () => trace(graph, form, params, state, grads, loss, inputs.leafTensors));
-    // A program without host values (uniforms) depends on nothing but the signature: the
-    // next step with the same signature rebinds it instead of tracing again.
-    if (graph.uniforms.length === 0) traces.set(form, { signature: inputs.signature, bind: traced.bind });
+    // A program without host values (uniforms, the loss as a number) depends on nothing but
+    // the signature: the next step with the same signature rebinds it instead of tracing again.
+    if (graph.uniforms.length === 0 && !traced.readsLossValue) traces.set(form, { signature: inputs.signature, bind: traced.bind });
     else traces.delete(form);
     return { step: traced.bind(inputs.leafTensors, params, state, grads, loss) };
   } catch (error) {
@@ -153,7 +154,7 @@ function trace(
   grads: Updates,
   loss: Loss | undefined,
   leafTensors: readonly Tensor[],
-): { bind: Bind } {
+): { bind: Bind; readsLossValue: boolean } {
   const paramSyms: Record<string, Sym> = {};
   for (const [name, p] of Object.entries(params)) {
     graph.addParam(name, p.shape);
@@ -182,14 +183,15 @@ function trace(
   const signals: TracedSignal[] = [];
   const publishers = new Map<string, string>();
   let lossSym: Sym | undefined;
+  let lossNumber: number | undefined;
   const context: FusionContext = {
+    ...createHostValues(),
+    lossValue(block) {
+      if (loss === undefined) throw missingLoss(block);
+      return (lossNumber ??= typeof loss === 'number' ? loss : loss.dataSync()[0]!);
+    },
     loss(block) {
-      if (loss === undefined) {
-        throw new EmosensError(
-          'MISSING_LOSS',
-          `Block '${block}' needs this step's loss, but none was given. Pass it with the step, e.g. step(grads, { loss }).`,
-        );
-      }
+      if (loss === undefined) throw missingLoss(block);
       return (lossSym ??= graph.add({ op: 'loss' }, 'step'));
     },
     publish(name, value, block, dtype = 'float32') {
@@ -299,7 +301,7 @@ function trace(
     newState: newStateOf(tensors),
     key,
   });
-  return { bind };
+  return { bind, readsLossValue: lossNumber !== undefined };
 }
 
 function join(path: string, key: string): string {
