@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { chain, flattenState, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
 import { addDecayedWeights, cautious, clipByGlobalNorm, scaleByLearningRate, warmupCosineDecaySchedule } from '@emosens/modifiers';
 import { scaleByAdam } from '@emosens/moments';
-import { adagrad, adamax, adamw, emoAiry, emoCats, emoSens, lion, nadam, radam, rmsprop, sgd } from '@emosens/optimizers';
+import { adafactor, adagrad, adamax, adamw, emoAiry, emoCats, emoSens, lamb, lion, nadam, radam, rmsprop, sgd } from '@emosens/optimizers';
 import type { BenchBackend } from './backends.js';
 import { measureFloor } from './floor.js';
 import { timeSteps, type TimingOptions } from './timing.js';
@@ -106,10 +106,20 @@ export const TORCH_OPTIMIZERS: Readonly<Record<string, TorchCase>> = {
   lion: { make: () => lion() },
 };
 
+/**
+ * optax's Adafactor and LAMB, at optax's defaults (Adafactor's 1M matrix `[999, 1000]` is
+ * factored); tfjs has neither.
+ */
+export const OPTAX_OPTIMIZERS: Readonly<Record<string, () => GradientTransformation<StateValue>>> = {
+  adafactor: () => adafactor(),
+  lamb: () => lamb(),
+};
+
 /** Every emosens optimizer the bench runs, fused and composed. */
 const ALL_OPTIMIZERS: Readonly<Record<string, () => GradientTransformation<StateValue>>> = {
   ...EMO_OPTIMIZERS,
   ...Object.fromEntries(Object.entries(TORCH_OPTIMIZERS).map(([name, c]) => [name, c.make])),
+  ...OPTAX_OPTIMIZERS,
 };
 
 /**
@@ -239,14 +249,15 @@ export function benchCases(): Case[] {
       ...both(o, c.tfjs?.name),
       ...(c.tfjs ? [{ optimizer: c.tfjs.name, path: 'tfjs' as const, tfjs: c.tfjs.make }] : []),
     ]),
+    ...Object.keys(OPTAX_OPTIMIZERS).flatMap((o) => both(o)),
   ];
 }
 
 /**
  * Runs the benchmark: per backend that can run here, per size, the memory floor, then
  * EmoSens, EmoAiry, EmoCats, AdamW and a custom chain on the fused and the composed path,
- * tf.train.adam, and each torch.optim peer (fused, composed) next to tfjs's optimizer of
- * the same name.
+ * tf.train.adam, each torch.optim peer (fused, composed) next to tfjs's optimizer of
+ * the same name, and optax's Adafactor and LAMB.
  */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);

@@ -79,6 +79,7 @@ describe('a tiny run', () => {
       'adagrad/fused', 'adagrad/composed', 'tf.train.adagrad/tfjs',
       'adamax/fused', 'adamax/composed', 'tf.train.adamax/tfjs',
       'nadam/fused', 'nadam/composed', 'radam/fused', 'radam/composed', 'lion/fused', 'lion/composed',
+      'adafactor/fused', 'adafactor/composed', 'lamb/fused', 'lamb/composed',
     ]);
     expect(result.records.find((r) => r.optimizer === 'rmsprop' && r.path === 'fused')?.tfjsPeer).toBe('tf.train.rmsprop');
     expect(result.records.find((r) => r.optimizer === 'lion' && r.path === 'fused')?.tfjsPeer).toBeUndefined();
