@@ -7,6 +7,11 @@ export {
   type RootFilterOptions,
   type RootFilterStatistic,
 } from './root-filter.js';
+export {
+  scaleByFreshnessMoment,
+  type FreshnessMomentOptions,
+  type FreshnessMomentState,
+} from './scale-by-freshness-moment.js';
 export { scaleByLionMoment, type LionMomentOptions, type LionMomentState } from './lion-moment.js';
 export { trace, type TraceOptions, type TraceState } from './trace.js';
 export { ema, type EmaOptions, type EmaState } from './ema.js';
