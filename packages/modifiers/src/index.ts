@@ -3,7 +3,7 @@ export { scaleBySign, scaleBySoftsign } from './sign.js';
 export { cautious } from './cautious.js';
 export { addDecayedWeights } from './weight-decay.js';
 export { scaleByEmotionStep } from './emotion-step.js';
-export { scaleByLearningRate, type Schedule, type ScheduleState } from './learning-rate.js';
+export { scaleByLearningRate, type LearningRateFromValue, type Schedule, type ScheduleState } from './learning-rate.js';
 export { clip, clipByBlockRms, clipByGlobalNorm } from './clipping.js';
 export { multiSteps, type MultiStepsOptions, type MultiStepsState } from './wrappers/multi-steps.js';
 export { lookahead, type LookaheadOptions, type LookaheadState } from './wrappers/lookahead.js';
@@ -14,6 +14,13 @@ export { adaptiveGradClip, type AdaptiveGradClipOptions } from './adaptive-grad-
 export { scaleByTrustRatio, type ScaleByTrustRatioOptions } from './scale-by-trust-ratio.js';
 export { scaleByParamBlockRms, type ScaleByParamBlockRmsOptions } from './scale-by-param-block-rms.js';
 export { scale } from './scale.js';
+export {
+  rescaleToPreviousNorm,
+  withPreviousNormRescale,
+  type PreviousNormOptions,
+  type PreviousNormState,
+  type PreviousNormWrapperState,
+} from './rescale-to-previous-norm.js';
 export { reduceOnPlateau, type ReduceOnPlateauOptions, type ReduceOnPlateauState } from './reduce-on-plateau.js';
 export {
   getHyperparams,
