@@ -14,6 +14,13 @@ export { adaptiveGradClip, type AdaptiveGradClipOptions } from './adaptive-grad-
 export { scaleByTrustRatio, type ScaleByTrustRatioOptions } from './scale-by-trust-ratio.js';
 export { scaleByParamBlockRms, type ScaleByParamBlockRmsOptions } from './scale-by-param-block-rms.js';
 export { scale } from './scale.js';
+export {
+  rescaleToPreviousNorm,
+  withPreviousNormRescale,
+  type PreviousNormOptions,
+  type PreviousNormState,
+  type PreviousNormWrapperState,
+} from './rescale-to-previous-norm.js';
 export { reduceOnPlateau, type ReduceOnPlateauOptions, type ReduceOnPlateauState } from './reduce-on-plateau.js';
 export {
   getHyperparams,
