@@ -1,10 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { EmosensError, chain, type GradientTransformation, type StateValue } from '@emosens/core';
 import { trackEmotion } from '@emosens/emotion';
 import { TransformOptimizer, adam, emoSens } from '../src/index.js';
-import { EmotionLogs, StopOnCalm, emotionLogs, stopOnCalm } from '../src/callbacks/index.js';
+import {
+  EmotionLogs,
+  StopOnCalm,
+  emotionLogs,
+  stopOnCalm,
+  type CalmStop,
+  type EmotionLogsOptions,
+  type StopOnCalmOptions,
+} from '../src/callbacks/index.js';
 import { countReads } from './helpers.js';
 
 /**
@@ -179,6 +187,29 @@ describe('stopOnCalm', () => {
     release();
   });
 
+  it('when the train-begin probe cannot run the transform, finds a missing calm signal at the first check', async () => {
+    // publishes only stepSize, and refuses a number loss (fit gives a tensor; the probe gives 1)
+    const tensorLossOnly: GradientTransformation<Record<string, never>> = {
+      name: 'tensorLossOnly',
+      init: () => ({}),
+      update(updates, state, _params, context) {
+        if (typeof context.loss === 'number') throw new Error('tensorLossOnly: wants a tensor loss');
+        (context.publish as (name: string, value: tf.Scalar, block: string) => void)('stepSize', tf.scalar(1), 'tensorLossOnly');
+        return { updates: Object.fromEntries(Object.entries(updates).map(([k, u]) => [k, tf.mul(u, -1e-2)])), state };
+      },
+    };
+    const { x, y, model, release } = calmProblem();
+    const optimizer = new TransformOptimizer(tensorLossOnly as unknown as GradientTransformation<StateValue>);
+    model.compile({ optimizer, loss: 'meanSquaredError' });
+    await expect(model.fit(x, y, { ...FIT, epochs: 2, callbacks: [stopOnCalm(optimizer)] })).rejects.toThrow(
+      /stopOnCalm: the optimizer with transform 'tensorLossOnly' publishes no 'calm' signal/,
+    );
+    expect(optimizer.iterations).toBe(1);
+    await expect(model.fit(x, y, { ...FIT, epochs: 2, callbacks: [emotionLogs(optimizer)] })).rejects.toThrow(/publishes no 'emotion'/);
+    optimizer.dispose();
+    release();
+  });
+
   it('refuses bad options, a tf.train optimizer, and a model compiled with another optimizer', async () => {
     const optimizer = emoSens();
     expect(() => stopOnCalm(optimizer, { patience: 0 })).toThrow(/option 'patience' must be an integer >= 1/);
@@ -271,6 +302,21 @@ describe('emotionLogs', () => {
     );
     optimizer.dispose();
     release();
+  });
+});
+
+describe('types', () => {
+  it('the callbacks are tfjs-layers Callbacks with typed options', () => {
+    const optimizer = emoSens();
+    expectTypeOf(stopOnCalm(optimizer)).toEqualTypeOf<StopOnCalm>();
+    expectTypeOf(stopOnCalm(optimizer)).toMatchTypeOf<tfl.Callback>();
+    expectTypeOf(emotionLogs(optimizer)).toMatchTypeOf<tfl.Callback>();
+    expectTypeOf<StopOnCalmOptions['check']>().toEqualTypeOf<'batch' | 'epoch' | undefined>();
+    expectTypeOf<EmotionLogsOptions['every']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf(stopOnCalm(optimizer).stopped).toEqualTypeOf<CalmStop | undefined>();
+    // @ts-expect-error: a tf.train optimizer publishes no signals
+    expect(() => stopOnCalm(tf.train.sgd(0.1))).toThrow(EmosensError);
+    optimizer.dispose();
   });
 });
 

@@ -33,7 +33,7 @@ export class EmotionLogs extends Callback {
 
   override async onTrainBegin(): Promise<void> {
     const model = assertCompiledWith(this.model, this.optimizer, 'emotionLogs');
-    if (!publishesSignal(this.optimizer, model, 'emotion')) throw missingSignal('emotionLogs', this.optimizer, 'emotion');
+    if (publishesSignal(this.optimizer, model, 'emotion') === false) throw missingSignal('emotionLogs', this.optimizer, 'emotion');
     this.batches = 0;
     this.last = undefined;
   }
@@ -54,6 +54,10 @@ export class EmotionLogs extends Callback {
   private async read(): Promise<Readonly<Record<string, number>>> {
     const step = this.optimizer.iterations;
     const values = await readSignalsAsync(this.optimizer, LOGGED);
+    // No signals at all: no step has published any yet (a first step skipped by 'skipExact'); nothing to log.
+    if (values['emotion'] === undefined && Object.keys(this.optimizer.signals).length > 0) {
+      throw missingSignal('emotionLogs', this.optimizer, 'emotion');
+    }
     this.last = { step, values };
     return values;
   }

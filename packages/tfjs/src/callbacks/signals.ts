@@ -51,9 +51,10 @@ export function assertCompiledWith(model: tfl.LayersModel | null, optimizer: Tra
  * Whether the optimizer publishes signal `name` each step. After a step this is what the
  * last step published; before the first step, the transform runs once on zero gradients
  * of the model's trainable weights with a loss of 1 (inside `tf.tidy`, nothing read back,
- * nothing kept, the optimizer untouched) to see what it publishes.
+ * nothing kept, the optimizer untouched) to see what it publishes. `undefined` when that
+ * run throws: the callbacks then find out from the first step's signals.
  */
-export function publishesSignal(optimizer: TransformOptimizer, model: tfl.LayersModel, name: SignalName): boolean {
+export function publishesSignal(optimizer: TransformOptimizer, model: tfl.LayersModel, name: SignalName): boolean | undefined {
   if (Object.keys(optimizer.signals).length > 0) return isTensor((optimizer.signals as Record<string, unknown>)[name]);
   const params: Record<string, tf.Variable> = {};
   for (const weight of model.trainableWeights) {
@@ -61,12 +62,16 @@ export function publishesSignal(optimizer: TransformOptimizer, model: tfl.Layers
     params[variable.name] = variable;
   }
   if (Object.keys(params).length === 0) return false;
-  return tf.tidy(() => {
-    const context = createStepContext(1);
-    const grads = Object.fromEntries(Object.entries(params).map(([key, p]) => [key, tf.zerosLike(p)]));
-    optimizer.transform.update(grads, optimizer.transform.init(params), params, context);
-    return context.has(name);
-  });
+  try {
+    return tf.tidy(() => {
+      const context = createStepContext(1);
+      const grads = Object.fromEntries(Object.entries(params).map(([key, p]) => [key, tf.zerosLike(p)]));
+      optimizer.transform.update(grads, optimizer.transform.init(params), params, context);
+      return context.has(name);
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 /** The error for an optimizer that does not publish a signal a callback needs. */

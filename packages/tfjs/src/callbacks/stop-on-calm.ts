@@ -55,7 +55,7 @@ export class StopOnCalm extends Callback {
 
   override async onTrainBegin(): Promise<void> {
     const model = assertCompiledWith(this.model, this.optimizer, 'stopOnCalm');
-    if (!publishesSignal(this.optimizer, model, 'calm')) throw missingSignal('stopOnCalm', this.optimizer, 'calm');
+    if (publishesSignal(this.optimizer, model, 'calm') === false) throw missingSignal('stopOnCalm', this.optimizer, 'calm');
     this.streak = 0;
     this.stop = undefined;
   }
@@ -76,7 +76,10 @@ export class StopOnCalm extends Callback {
   private async checkCalm(batch: number | undefined): Promise<void> {
     if (this.stop !== undefined) return;
     const step = this.optimizer.iterations;
-    const calm = (await this.optimizer.readSignalAsync('calm')) === 1;
+    const value = await this.optimizer.readSignalAsync('calm');
+    // No signals at all: no step has published any yet (a first step skipped by 'skipExact').
+    if (value === undefined && Object.keys(this.optimizer.signals).length > 0) throw missingSignal('stopOnCalm', this.optimizer, 'calm');
+    const calm = value === 1;
     this.streak = calm ? this.streak + 1 : 0;
     if (this.streak >= this.patience) {
       this.stop = { epoch: this.currentEpoch, batch, step };
