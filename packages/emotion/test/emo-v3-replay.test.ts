@@ -69,7 +69,11 @@ const relClose = (actual: number, expected: number, what: string) => {
 };
 
 /** Runs `losses` through trackEmotionV3, emoPulse and the probe; every third step's loss is a tensor. */
-function replay(losses: readonly number[], lr: number, fused: boolean): { seen: Seen[]; paths: (string | undefined)[] } {
+function replay(
+  losses: readonly number[],
+  lr: number,
+  fused: boolean,
+): { seen: Seen[]; paths: (string | undefined)[]; signals: Record<string, number | undefined> } {
   const seen: Seen[] = [];
   const paths: (string | undefined)[] = [];
   const w = tf.zeros([3]);
@@ -85,9 +89,11 @@ function replay(losses: readonly number[], lr: number, fused: boolean): { seen: 
     }
     paths.push(opt.path);
   });
+  // the device signals of the last step
+  const signals = { stepSize: opt.readSignal('stepSize'), emotion: opt.readSignal('emotion'), calm: opt.readSignal('calm') };
   opt.dispose();
   tf.dispose([w, zero]);
-  return { seen, paths };
+  return { seen, paths, signals };
 }
 
 /**
@@ -132,7 +138,7 @@ describe('trackEmotionV3 + emoPulse against the emo-v3 recordings', () => {
       it(`${rec.case} (${fused ? 'fused' : 'composed'}): scalar and step size within 1e-12 relative, should_stop exactly`, () => {
         const losses = rec.steps.map((s) => s.loss);
         const before = tf.memory().numTensors;
-        const { seen, paths } = replay(losses, rec.hyper.lr ?? 1, fused);
+        const { seen, paths, signals } = replay(losses, rec.hyper.lr ?? 1, fused);
         expect(tf.memory().numTensors).toBe(before);
         expect(paths.every((p) => p === (fused ? 'fused' : 'composed'))).toBe(true);
         expect(seen).toHaveLength(rec.steps.length);
@@ -141,6 +147,9 @@ describe('trackEmotionV3 + emoPulse against the emo-v3 recordings', () => {
           relClose(seen[t]!.stepSize, step.lr, `${rec.case} step ${t} lr`);
           expect(seen[t]!.shouldStop, `${rec.case} step ${t} should_stop`).toBe(step.should_stop ? 1 : 0);
         });
+        // the device signals carry the same values, rounded to float32
+        const last = rec.steps[rec.steps.length - 1]!;
+        expect(signals).toEqual({ stepSize: Math.fround(last.lr), emotion: Math.fround(last.scalar), calm: last.should_stop ? 1 : 0 });
       });
     }
   }
