@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { EmosensError, chain, type GradientTransformation, type StateValue } from '@emosens/core';
 import { trackEmotion } from '@emosens/emotion';
+import { registerCpuKernels } from '@emosens/backend-cpu';
 import { TransformOptimizer, adam, emoSens } from '../src/index.js';
 import {
   EmotionLogs,
@@ -110,6 +111,24 @@ describe('stopOnCalm', () => {
       expect(optimizer.readSignal('calm')).toBe(1);
       optimizer.dispose();
       release();
+    }
+  });
+
+  it('stops at the same step when every step runs fused (cpu target, exact precision)', async () => {
+    const first = stepOfStreak(await calmTrace(), 1);
+    const unregister = registerCpuKernels({ precision: 'exact' });
+    try {
+      const { x, y, model, release } = calmProblem();
+      const optimizer = emoSens({ lr: 1e-2 });
+      model.compile({ optimizer, loss: 'meanSquaredError' });
+      const callback = stopOnCalm(optimizer);
+      await model.fit(x, y, { ...FIT, epochs: 100, callbacks: [callback, emotionLogs(optimizer)] });
+      expect(optimizer.path).toBe('fused');
+      expect(callback.stopped?.step).toBe(first);
+      optimizer.dispose();
+      release();
+    } finally {
+      unregister();
     }
   });
 
