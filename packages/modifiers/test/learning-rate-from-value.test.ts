@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { chain, composedUpdate, EmosensError, statefulOptimizer, type EmptyState, type FusionForm, type GradientTransformation } from '@emosens/core';
 import { emoPulse, trackEmotionV3 } from '@emosens/emotion';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 // By source path: a devDependency on @emosens/backend-cpu would close a package cycle
 // (backend-cpu's tests depend on @emosens/modifiers), which turbo refuses.
 import { registerCpuKernels } from '../../backend-cpu/src/index.js';
-import { scaleByLearningRate } from '../src/index.js';
+import { scaleByLearningRate, type LearningRateFromValue, type ScheduleState } from '../src/index.js';
 
 const v = (t: tf.Tensor | undefined) => Array.from(t!.dataSync());
 
@@ -80,8 +80,12 @@ describe('scaleByLearningRate({ fromValue })', () => {
     expect(() => scaleByLearningRate({} as never)).toThrow(/option 'fromValue'/);
   });
 
-  it('keeps the number and schedule forms', () => {
+  it('keeps the number and schedule forms; each form has its state type', () => {
     expect(scaleByLearningRate(0.1).init({})).toEqual({});
     expect(scaleByLearningRate(() => 0.1).init({})).toEqual({ count: 0 });
+    expectTypeOf(scaleByLearningRate({ fromValue: 'stepSize' })).toEqualTypeOf<GradientTransformation<EmptyState>>();
+    expectTypeOf(scaleByLearningRate(0.1)).toEqualTypeOf<GradientTransformation<EmptyState>>();
+    expectTypeOf(scaleByLearningRate(() => 0.1)).toEqualTypeOf<GradientTransformation<ScheduleState>>();
+    expectTypeOf<LearningRateFromValue>().toEqualTypeOf<{ readonly fromValue: string }>();
   });
 });
