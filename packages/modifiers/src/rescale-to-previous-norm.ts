@@ -30,10 +30,10 @@ export interface PreviousNormOptions {
 export type PreviousNormState = {
   /** The sum of the parameters' L1 norms after the last step's rescale (the reference's `prev_gl1`): float32 scalar, on the device. */
   readonly prev: tf.Scalar;
-  /** The step count `n` (the reference's `_step_count`): a host number, 0 before the first step. */
-  readonly count: number;
-  /** Last step's `shouldStop` (0 or 1): a host number. */
-  readonly stopped: number;
+  /** The step count `n` (the reference's `_step_count`), 0 before the first step: float32 scalar. */
+  readonly count: tf.Scalar;
+  /** Last step's `shouldStop` (0 or 1): float32 scalar. */
+  readonly stopped: tf.Scalar;
 };
 
 /** State of {@link withPreviousNormRescale}: the inner state and {@link PreviousNormState}'s fields. */
@@ -58,31 +58,33 @@ function rescaleForm(
 ): FusionForm {
   return {
     update(updates, state, params, context) {
-      const s = state as { prev: LeafRef; count: number; stopped: number; inner?: SymTree };
-      // Host decisions: a previous L exists from the second step on (count >= 1).
-      const active = s.count >= 1 && s.count <= steps;
-      const stop = restartOnStop ? context.readValue('shouldStop', name) : 0;
+      const s = state as { prev: LeafRef; count: LeafRef; stopped: LeafRef; inner?: SymTree };
+      const count = fx.step(s.count);
+      // A previous L exists from the second step on (count >= 1); 0/1 flags multiply as "and".
+      const active = fx.mul(fx.ge(count, 1), fx.le(count, steps));
       const keys = Object.keys(updates);
       const norm = fx.sumParams(keys.map((k) => fx.sum(fx.abs(params[k]!))));
-      // A uniform, so that a traced step never bakes in one step's branch.
-      const factor = fx.select(fx.uniform(active ? 1 : 0), fx.div(fx.step(s.prev), fx.add(norm, 1e-8)), 1);
+      const factor = fx.select(active, fx.div(fx.step(s.prev), fx.add(norm, 1e-8)), 1);
       const scaled: Record<string, Sym> = { ...params };
       for (const k of keys) scaled[k] = fx.mul(params[k]!, factor);
       const r = run(updates, s.inner ?? {}, scaled, context);
       const out: Record<string, Sym> = {};
       for (const [k, u] of Object.entries(r.updates)) out[k] = fx.add(fx.sub(scaled[k]!, params[k]!), u);
-      const next: Record<string, SymTree> = {
-        prev: fx.mul(norm, factor),
-        count: stop === 1 && s.stopped === 0 ? steps : s.count + 1,
-        stopped: stop === 1 ? 1 : 0,
-      };
+      const next: Record<string, SymTree> = { prev: fx.mul(norm, factor), count: fx.add(count, 1), stopped: s.stopped };
+      if (restartOnStop) {
+        // The host value enters the program as a uniform, so a traced step never bakes in one step's value.
+        const stop = fx.uniform(context.readValue('shouldStop', name) === 1 ? 1 : 0);
+        const stopped = fx.step(s.stopped);
+        next.count = fx.select(fx.mul(stop, fx.sub(1, stopped)), steps, fx.add(count, 1));
+        next.stopped = fx.max(fx.mul(stopped, 0), stop);
+      }
       if (s.inner !== undefined) next.inner = r.state;
       return { updates: out, state: next };
     },
   };
 }
 
-const initState = (): PreviousNormState => ({ prev: tf.scalar(0), count: 0, stopped: 0 });
+const initState = (): PreviousNormState => ({ prev: tf.scalar(0), count: tf.scalar(0), stopped: tf.scalar(0) });
 
 /**
  * EmoVoid's weight-reference rescale (muooon/EmoSens v3.9.1, `optimizer/emovoid.py`), placed
@@ -99,9 +101,11 @@ const initState = (): PreviousNormState => ({ prev: tf.scalar(0), count: 0, stop
  * so the step is taken from the rescaled weights (`p * factor - pulse * sign(g)`), as in the
  * reference. The incoming updates must not depend on the parameters (EmoVoid's `sign(g)`
  * does not); where they do (e.g. the v3 shadow acts on the rescaled weights), wrap the
- * inner block with {@link withPreviousNormRescale} instead. `prev` stays on the device (a
- * float32 scalar; the reference reads the factor back with `.item()`); `n` and last
- * step's `shouldStop` are host numbers in the state.
+ * inner block with {@link withPreviousNormRescale} instead. The state stays on the device
+ * (float32 scalars: `prev`, `n` and last step's `shouldStop`; the reference reads the
+ * factor back with `.item()`), so nothing is read back and a step skipped for non-finite
+ * values (`skipNonFinite`) leaves it exactly as it was; this step's `shouldStop` enters
+ * the program as a uniform.
  *
  * ```ts
  * chain(trackEmotionV3(), emoPulse(), scaleBySign(), scaleByLearningRate(...), rescaleToPreviousNorm({ steps: 55 }))

@@ -66,9 +66,9 @@ describe('rescaleToPreviousNorm', () => {
     expect(Array.from(opt.params.w!.dataSync())).toEqual([expect.closeTo(0.95, 6), expect.closeTo(-2.95, 6)]);
     opt.step({ w: tf.tensor([1, -1]) });
     expect(Array.from(opt.params.w!.dataSync())).toEqual([expect.closeTo((0.95 * 4) / 3.9 - 0.05, 6), expect.closeTo((-2.95 * 4) / 3.9 + 0.05, 6)]);
-    const s = opt.state[1] as { prev: tf.Tensor; count: number; stopped: number };
+    const s = opt.state[1] as { prev: tf.Tensor; count: tf.Tensor; stopped: tf.Tensor };
     expect(s.prev.dataSync()[0]).toBeCloseTo(4, 5);
-    expect(s.count).toBe(2);
+    expect(s.count.dataSync()[0]).toBe(2);
     opt.dispose();
   });
 
@@ -97,7 +97,7 @@ describe('rescaleToPreviousNorm', () => {
     }
   });
 
-  it("keeps 'prev' on the device and the count on the host; resumes exactly from a saved state", () => {
+  it("keeps 'prev', the count and last shouldStop on the device; resumes exactly from a saved state", () => {
     const init = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tensor([...p.values], [...p.shape])]));
     const g = (t: number) => Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tensor(grad(t, k, p.values.length), [...p.shape])]));
     const whole = statefulOptimizer(make(), init);
@@ -105,16 +105,39 @@ describe('rescaleToPreviousNorm', () => {
     const first = statefulOptimizer(make(), init);
     for (let t = 0; t < 6; t++) first.step(g(t));
     const leaves = flattenState(first.state);
-    const at = (path: string) => leaves.find((l) => l.path === path)?.value;
-    expect(at('2/prev')).toBeInstanceOf(tf.Tensor);
-    expect(at('2/count')).toBe(3); // shouldStop turned on at step 6
-    expect(at('2/stopped')).toBe(1);
+    const at = (path: string) => Array.from((leaves.find((l) => l.path === path)!.value as tf.Tensor).dataSync());
+    expect(at('2/prev')[0]).toBeGreaterThan(0);
+    expect(at('2/count')).toEqual([3]); // shouldStop turned on at step 6
+    expect(at('2/stopped')).toEqual([1]);
     const saved = new Map(leaves.map((l) => [l.path, l.value instanceof tf.Tensor ? tf.clone(l.value) : l.value] as const));
     const resumed = statefulOptimizer(make(), Object.fromEntries(Object.entries(first.params).map(([k, p]) => [k, tf.clone(p)])));
     resumed.setState(unflattenState(resumed.state as StateValue, saved) as never);
     for (let t = 6; t < 10; t++) resumed.step(g(t));
     for (const k of Object.keys(params)) expect(Array.from(resumed.params[k]!.dataSync())).toEqual(Array.from(whole.params[k]!.dataSync()));
     [whole, first, resumed].forEach((o) => o.dispose());
+  });
+
+  it('a step skipped for non-finite gradients (skipNonFinite) leaves the state as it was, on both paths', () => {
+    const make = () => chain(signStep(), rescaleToPreviousNorm({ steps: 3, restartOnStop: false }));
+    const grads = (t: number) => Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tensor(grad(t, k, p.values.length), [...p.shape])]));
+    const nan = () => Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.fill([...p.shape], NaN)]));
+    for (const fused of [false, true]) {
+      const unregister = fused ? registerCpuKernels() : undefined;
+      const init = () => Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tensor([...p.values], [...p.shape])]));
+      const skipping = statefulOptimizer(make(), init(), { skipNonFinite: true });
+      const plain = statefulOptimizer(make(), init());
+      for (let t = 0; t < 6; t++) {
+        if (t === 2 || t === 4) skipping.step(nan());
+        skipping.step(grads(t));
+        plain.step(grads(t));
+      }
+      expect(skipping.path).toBe(fused ? 'fused' : 'composed');
+      for (const k of Object.keys(params)) expect(Array.from(skipping.params[k]!.dataSync())).toEqual(Array.from(plain.params[k]!.dataSync()));
+      expect(Array.from((skipping.state[1] as { count: tf.Tensor }).count.dataSync())).toEqual([6]);
+      skipping.dispose();
+      plain.dispose();
+      unregister?.();
+    }
   });
 
   it('names a missing shouldStop (MISSING_SIGNAL) unless restartOnStop is false', () => {
