@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { EmosensError, chain, type GradientTransformation, type StateValue } from '@emosens/core';
-import { trackEmotion } from '@emosens/emotion';
+import { emoPulse, trackEmotion, trackEmotionV3 } from '@emosens/emotion';
 import { registerCpuKernels } from '@emosens/backend-cpu';
 import { TransformOptimizer, adam, emoSens } from '../src/index.js';
 import {
@@ -68,14 +68,13 @@ function stepOfStreak(trace: readonly number[], patience: number): number {
   return -1;
 }
 
-/** A stand-in for a v3 optimizer: trackEmotion, then a block that publishes a `stepSize` signal and takes an SGD step. */
+/** trackEmotion, then a block that publishes a constant `stepSize` signal (as emoPulse does) and takes an SGD step. */
 function withStepSize(): GradientTransformation<StateValue> {
   const step: GradientTransformation<Record<string, never>> = {
     name: 'fakeV3Step',
     init: () => ({}),
     update(updates, state, _params, context) {
-      // `stepSize` is not declared in Signals by the packages this one depends on.
-      (context.publish as (name: string, value: tf.Scalar, block: string) => void)('stepSize', tf.scalar(0.25), 'fakeV3Step');
+      context.publish('stepSize', tf.scalar(0.25), 'fakeV3Step');
       const scaled = Object.fromEntries(Object.entries(updates).map(([k, u]) => [k, tf.mul(u, -1e-2)]));
       return { updates: scaled, state };
     },
@@ -213,7 +212,7 @@ describe('stopOnCalm', () => {
       init: () => ({}),
       update(updates, state, _params, context) {
         if (typeof context.loss === 'number') throw new Error('tensorLossOnly: wants a tensor loss');
-        (context.publish as (name: string, value: tf.Scalar, block: string) => void)('stepSize', tf.scalar(1), 'tensorLossOnly');
+        context.publish('stepSize', tf.scalar(1), 'tensorLossOnly');
         return { updates: Object.fromEntries(Object.entries(updates).map(([k, u]) => [k, tf.mul(u, -1e-2)])), state };
       },
     };
@@ -319,6 +318,44 @@ describe('emotionLogs', () => {
     await expect(model.fit(x, y, { ...FIT, epochs: 1, callbacks: [emotionLogs(optimizer)] })).rejects.toThrow(
       /emotionLogs: the optimizer 'adam' publishes no 'emotion' signal/,
     );
+    optimizer.dispose();
+    release();
+  });
+});
+
+describe('with the v3 blocks (trackEmotionV3, emoPulse)', () => {
+  it('both callbacks run: emotion, stepSize and calm reach history; stopOnCalm watches the same calm signal', async () => {
+    // v3's step: a signed step of emoPulse's step size
+    const byStepSize: GradientTransformation<Record<string, never>> = {
+      name: 'byStepSize',
+      init: () => ({}),
+      update(updates, state, _params, context) {
+        const size = context.read('stepSize', 'byStepSize');
+        return { updates: Object.fromEntries(Object.entries(updates).map(([k, u]) => [k, tf.mul(tf.sign(u), tf.neg(size))])), state };
+      },
+    };
+    const { x, y, model, release } = calmProblem();
+    const optimizer = new TransformOptimizer(chain(trackEmotionV3(), emoPulse({ lr: 10 }), byStepSize) as unknown as GradientTransformation<StateValue>);
+    model.compile({ optimizer, loss: 'meanSquaredError' });
+    const atEpochEnd: { emotion: number; stepSize: number; calm: number }[] = [];
+    const after = new tfl.CustomCallback({
+      onEpochEnd: async () =>
+        void atEpochEnd.push({
+          emotion: optimizer.readSignal('emotion')!,
+          stepSize: optimizer.readSignal('stepSize')!,
+          calm: optimizer.readSignal('calm')!,
+        }),
+    });
+    const callback = stopOnCalm(optimizer, { check: 'epoch' });
+    const history = await model.fit(x, y, { ...FIT, epochs: 5, callbacks: [emotionLogs(optimizer), callback, after] });
+    expect(Object.keys(history.history).sort()).toEqual(['calm', 'emotion', 'loss', 'stepSize']);
+    expect(history.history['emotion']).toEqual(atEpochEnd.map((e) => e.emotion));
+    expect(history.history['stepSize']).toEqual(atEpochEnd.map((e) => e.stepSize));
+    expect(history.history['calm']).toEqual(atEpochEnd.map((e) => e.calm));
+    expect(history.history['stepSize']!.every((v) => (v as number) > 0)).toBe(true);
+    // this problem does not meet v3's stop rule within 5 epochs: the fit runs to the end
+    expect(callback.stopped).toBeUndefined();
+    expect(history.epoch.length).toBe(5);
     optimizer.dispose();
     release();
   });
