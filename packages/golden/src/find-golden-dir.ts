@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 /** The suites of the shared recordings this repository runs. */
-export const GOLDEN_SUITES = ['emo-v2', 'torch-peers'] as const;
+export const GOLDEN_SUITES = ['emo-v2', 'emo-v3', 'torch-peers'] as const;
 
 /**
  * Where a suite of the reference recordings is (default `emo-v2`): under

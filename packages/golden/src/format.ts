@@ -37,6 +37,8 @@ export interface GoldenStep {
   readonly expected: Readonly<Record<string, readonly number[]>>;
   readonly scalar?: number;
   readonly should_stop?: boolean;
+  /** The learning rate (torch-peers) or emoPulse step size (emo-v3) step t used. */
+  readonly lr?: number;
 }
 
 /** A recording that does not follow the format. */
@@ -86,6 +88,7 @@ export function parseCase(json: unknown, source: string): GoldenCase {
     }
     if (step.scalar !== undefined && typeof step.scalar !== 'number') fail(`steps[${t}].scalar`, 'must be a number');
     if (step.should_stop !== undefined && typeof step.should_stop !== 'boolean') fail(`steps[${t}].should_stop`, 'must be a boolean');
+    if (step.lr !== undefined && typeof step.lr !== 'number') fail(`steps[${t}].lr`, 'must be a number');
   });
   if (d.final_state !== undefined && !isObject(d.final_state)) fail('final_state', 'must be an object');
   if (d.optimizer !== undefined && typeof d.optimizer !== 'string') fail('optimizer', 'must be a string (a torch class name)');

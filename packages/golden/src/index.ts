@@ -15,4 +15,5 @@ export {
 export { listCaseFiles, loadCase, runDirectory, type DirectoryReport, type LoadedCase } from './run-directory.js';
 export { findGoldenDir, GOLDEN_SUITES } from './find-golden-dir.js';
 export { scheduleFromTorch, type TorchScheduleSpec } from './torch-schedule.js';
-export { isTorchPeerCase, TORCH_CLASSES, torchPeerTransform, torchStateLeaf } from './torch-peers.js';
+export { findStateLeaf, isTorchPeerCase, TORCH_CLASSES, torchPeerTransform, torchStateLeaf } from './torch-peers.js';
+export { EMO_V3_CLASSES, emoV3StateLeaf, emoV3Transform, isEmoV3Case } from './emo-v3.js';

@@ -3,6 +3,7 @@ import { statefulOptimizer, type GradientTransformation, type StatefulOptimizer,
 import type {} from '@emosens/emotion'; // declares the `emotion` and `calm` signals
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { GoldenFormatError, type GoldenCase, type GoldenHyper } from './format.js';
+import { EMO_V3_CLASSES, emoV3StateLeaf, emoV3Transform, isEmoV3Case } from './emo-v3.js';
 import { isTorchPeerCase, TORCH_CLASSES, torchPeerTransform, torchStateLeaf } from './torch-peers.js';
 
 /** The optimizer families a recording can name (by the first word of its case name). */
@@ -141,19 +142,23 @@ function firstDifference(actual: ArrayLike<number>, expected: readonly number[],
 
 /** The Emo-family of a recording without an `optimizer` field (by its name), or undefined for a torch-peers recording. */
 function familyFor(golden: GoldenCase): Family | undefined {
-  if (isTorchPeerCase(golden)) return undefined;
+  if (isTorchPeerCase(golden) || isEmoV3Case(golden)) return undefined;
   if (golden.optimizer !== undefined) {
-    throw new GoldenFormatError(`case '${golden.case}': 'optimizer' ${JSON.stringify(golden.optimizer)} is not a class this runner builds (${TORCH_CLASSES.join(', ')}).`);
+    throw new GoldenFormatError(
+      `case '${golden.case}': 'optimizer' ${JSON.stringify(golden.optimizer)} is not a class this runner builds (${[...TORCH_CLASSES, ...EMO_V3_CLASSES].join(', ')}).`,
+    );
   }
   return familyOf(golden.case);
 }
 
 /**
  * The emosens optimizer a recording describes: for a torch-peers recording, built from its
- * fields (`optimizer`, `hyper`, `schedule`, `clip`, `accumulate`, `lookahead`); for an
- * Emo-family recording, from its family (the first word of its name) and `hyper`.
+ * fields (`optimizer`, `hyper`, `schedule`, `clip`, `accumulate`, `lookahead`); for an emo-v3
+ * recording, from its `optimizer` (a v3.9.1 class) and `hyper`; for an emo-v2 recording,
+ * from its family (the first word of its name) and `hyper`.
  */
 export function transformFor(golden: GoldenCase): GradientTransformation<StateValue> {
+  if (isEmoV3Case(golden)) return emoV3Transform(golden);
   const family = familyFor(golden);
   return family === undefined ? torchPeerTransform(golden) : optimizerFor(family, golden.hyper ?? {});
 }
@@ -199,6 +204,12 @@ export async function runCase(golden: GoldenCase, options: RunCaseOptions = {}):
           return done(t + 1, { step: t, what: 'scalar', index: 0, expected: step.scalar, actual: s ?? 'missing' });
         }
       }
+      if (step.lr !== undefined && isEmoV3Case(golden)) {
+        const lr = await readScalar(opt.signals.stepSize);
+        if (lr === undefined || firstDifference([lr], [step.lr], tol) >= 0) {
+          return done(t + 1, { step: t, what: 'lr', index: 0, expected: step.lr, actual: lr ?? 'missing' });
+        }
+      }
       if (step.should_stop !== undefined) {
         const value = await readScalar(opt.signals.calm);
         const calm = value === undefined ? undefined : Boolean(value);
@@ -207,7 +218,7 @@ export async function runCase(golden: GoldenCase, options: RunCaseOptions = {}):
         }
       }
     }
-    const final = family === undefined ? await compareTorchState(golden, opt.state) : await compareFinalState(golden, family, opt.state);
+    const final = family === undefined ? await compareByKey(golden, opt.state) : await compareFinalState(golden, family, opt.state);
     return done(golden.steps.length, final);
   } finally {
     opt?.dispose();
@@ -240,10 +251,12 @@ async function compareFinalState(golden: GoldenCase, family: Family, state: Stat
   return undefined;
 }
 
-async function compareTorchState(golden: GoldenCase, state: StateValue): Promise<Mismatch | undefined> {
+/** The final state of a torch-peers or emo-v3 recording, found by the reference's key names. */
+async function compareByKey(golden: GoldenCase, state: StateValue): Promise<Mismatch | undefined> {
+  const leafOf = isEmoV3Case(golden) ? emoV3StateLeaf : torchStateLeaf;
   for (const [param, expectedState] of Object.entries(golden.final_state ?? {})) {
     for (const [key, expected] of Object.entries(expectedState)) {
-      const value = torchStateLeaf(golden, state, param, key);
+      const value = leafOf(golden, state, param, key);
       if (typeof value === 'string') return { step: 'final', what: `state.${param}.${key}`, index: 0, expected: expected[0] ?? 0, actual: value };
       const actual = typeof value === 'number' ? [value] : await value.data();
       const i = firstDifference(actual, expected, golden.tolerance);

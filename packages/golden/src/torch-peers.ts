@@ -118,29 +118,40 @@ function plateauFromTorch(spec: TorchScheduleSpec, lr: number): GradientTransfor
   }) as GradientTransformation<StateValue>;
 }
 
-/** Where each torch state key lives in the emosens state: the path segment(s) before the parameter name. */
+/**
+ * Where each torch state key lives in the emosens state: the end of the leaf's path, with
+ * `{p}` standing for the parameter's name.
+ */
 const STATE_KEYS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  SGD: { momentum_buffer: 'trace' },
-  RMSprop: { square_avg: 'rms/nu', grad_avg: 'rms/mu', momentum_buffer: 'trace' },
-  Adagrad: { sum: 'adagrad' },
-  Adamax: { exp_avg: 'mu', exp_inf: 'nu' },
-  NAdam: { exp_avg: 'mu', exp_avg_sq: 'nu' },
-  RAdam: { exp_avg: 'mu', exp_avg_sq: 'nu' },
-  Adam: { exp_avg: 'mu', exp_avg_sq: 'nu', max_exp_avg_sq: 'nuMax' },
-  AdamW: { exp_avg: 'mu', exp_avg_sq: 'nu', max_exp_avg_sq: 'nuMax' },
-  Lion: { exp_avg: 'moment' },
+  SGD: { momentum_buffer: 'trace/{p}' },
+  RMSprop: { square_avg: 'rms/nu/{p}', grad_avg: 'rms/mu/{p}', momentum_buffer: 'trace/{p}' },
+  Adagrad: { sum: 'adagrad/{p}' },
+  Adamax: { exp_avg: 'mu/{p}', exp_inf: 'nu/{p}' },
+  NAdam: { exp_avg: 'mu/{p}', exp_avg_sq: 'nu/{p}' },
+  RAdam: { exp_avg: 'mu/{p}', exp_avg_sq: 'nu/{p}' },
+  Adam: { exp_avg: 'mu/{p}', exp_avg_sq: 'nu/{p}', max_exp_avg_sq: 'nuMax/{p}' },
+  AdamW: { exp_avg: 'mu/{p}', exp_avg_sq: 'nu/{p}', max_exp_avg_sq: 'nuMax/{p}' },
+  Lion: { exp_avg: 'moment/{p}' },
 };
+
+/**
+ * The one state leaf whose path ends in `pattern` (`{p}` replaced by `param`), or the reason
+ * there is not exactly one.
+ */
+export function findStateLeaf(state: StateValue, pattern: string, param: string): tf.Tensor | number | string {
+  const tail = pattern.replace('{p}', param);
+  const found = flattenState(state).filter((l) => l.path === tail || l.path.endsWith(`/${tail}`));
+  if (found.length !== 1) return `expected one state leaf ending in '${tail}', found ${found.length}`;
+  const value = found[0]!.value;
+  return typeof value === 'number' || typeof value === 'object' ? value : `state leaf '${found[0]!.path}' is not a tensor or number`;
+}
 
 /**
  * The emosens leaf holding torch's state `key` (`exp_avg`, `momentum_buffer`, `slow`, ...)
  * of parameter `param`, or a reason it was not found exactly once.
  */
 export function torchStateLeaf(golden: GoldenCase, state: StateValue, param: string, key: string): tf.Tensor | number | string {
-  const suffix = key === 'slow' ? 'slow' : STATE_KEYS[golden.optimizer ?? '']?.[key];
-  if (suffix === undefined) return `no emosens state is known for torch's '${key}' of ${golden.optimizer}`;
-  const tail = `${suffix}/${param}`;
-  const found = flattenState(state).filter((l) => l.path === tail || l.path.endsWith(`/${tail}`));
-  if (found.length !== 1) return `expected one state leaf ending in '${tail}', found ${found.length}`;
-  const value = found[0]!.value;
-  return typeof value === 'number' || typeof value === 'object' ? value : `state leaf '${found[0]!.path}' is not a tensor or number`;
+  const pattern = key === 'slow' ? 'slow/{p}' : STATE_KEYS[golden.optimizer ?? '']?.[key];
+  if (pattern === undefined) return `no emosens state is known for torch's '${key}' of ${golden.optimizer}`;
+  return findStateLeaf(state, pattern, param);
 }

@@ -10,6 +10,10 @@ const REQUIRED: Record<string, readonly string[]> = {
     'emosens', 'emosens-shadow', 'emoairy', 'emoairy-shadow', 'emocats',
     'emocats-shadow-decoupled', 'emosens-calm', 'emocats-calm', 'adam', 'adamw',
   ],
+  'emo-v3': [
+    'emosens-v3', 'emosens-v3-shadow', 'emoairy-v3', 'emoairy-v3-shadow', 'emocats-v3', 'emocats-v3-shadow',
+    'emotion-v3', 'emovoid-v3', 'emosens-v3-calm', 'emovoid-v3-calm',
+  ],
   'torch-peers': [
     'sgd', 'sgd-momentum', 'sgd-nesterov', 'rmsprop', 'rmsprop-centered-momentum', 'adagrad', 'adamax', 'nadam',
     'radam', 'amsgrad', 'adam-l2', 'lion', 'sgd-steplr', 'adam-exponentiallr', 'adamw-warmup-cosine', 'sgd-onecycle',

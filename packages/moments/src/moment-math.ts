@@ -24,9 +24,11 @@ export function biasCorrectionSym(beta: number, count: SymLike): Sym {
  * per column. Each mean is a sum of `g^2 / n`, the order in which tfjs's cpu backend computes
  * `mean`; a sum over an empty axis is 0.
  */
-export function factoredStatisticsSym(g: Sym, eps: number): { r: Sym; c: Sym } {
+export function factoredStatisticsSym(g: Sym, eps?: number): { r: Sym; c: Sym } {
   const sq = fx.square(g);
-  return { r: fx.add(fx.rowSum(fx.div(sq, fx.cols(g))), eps), c: fx.add(fx.colSum(fx.div(sq, fx.rows(g))), eps) };
+  const r = fx.rowSum(fx.div(sq, fx.cols(g)));
+  const c = fx.colSum(fx.div(sq, fx.rows(g)));
+  return eps === undefined ? { r, c } : { r: fx.add(r, eps), c: fx.add(c, eps) };
 }
 
 /** `b1`, `b2` (each in [0, 1)) and `eps` (>= 0) of an Adam-family block, validated once, naming the block. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { chain, createStepContext, identity, stateless, type GradientTransformation, type StateValue } from '@emosens/core';
+import { chain, createStepContext, identity, runTransform, stateless, type GradientTransformation, type StateValue } from '@emosens/core';
 import { fixedEmotion } from '@emosens/emotion';
 import { describe, expect, it } from 'vitest';
 import {
@@ -143,5 +143,27 @@ describe('root filter (the emotion filter)', () => {
   it('validates options', () => {
     expect(() => rootFiltered(scaleByAdam(), { statistic: 'cube' as never })).toThrowError(/'statistic' must be/);
     expect(() => rootFiltered(scaleByAdam(), { root: 0 })).toThrowError(/'root'/);
+  });
+});
+
+describe("scaleByFactoredRms({ average: 'square' }) (EmoAiry v3.9)", () => {
+  it('averages mean(g^2) per row and column (no root, no eps inside), and divides by sqrt(R C) + eps', () => {
+    const g = [
+      [1, 2],
+      [3, -4],
+    ];
+    const decay = 0.5;
+    const eps = 1e-3;
+    const tx = scaleByFactoredRms({ decay, eps, average: 'square' });
+    const p = { w: tf.zeros([2, 2]) };
+    const state = tx.init(p);
+    const grads = { w: tf.tensor(g) };
+    const r = runTransform(tx as never, p, state as never, grads);
+    const rows = g.map((row) => (1 - decay) * (row[0]! ** 2 + row[1]! ** 2) / 2);
+    const cols = [0, 1].map((j) => (1 - decay) * (g[0]![j]! ** 2 + g[1]![j]! ** 2) / 2);
+    const expected = g.flatMap((row, i) => row.map((x, j) => x / (Math.sqrt(rows[i]! * cols[j]!) + eps)));
+    Array.from(r.updates.w!.dataSync()).forEach((a, i) => expect(a).toBeCloseTo(expected[i]!, 5));
+    expect(() => scaleByFactoredRms({ average: 'mean' as never })).toThrowError(/option 'average' must be 'root' or 'square'/);
+    tf.dispose([p.w, grads.w, ...Object.values(r.updates)]);
   });
 });
