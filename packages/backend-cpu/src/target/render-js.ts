@@ -303,8 +303,12 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
     for (const id of sweep.step) {
       const node = graph.node(id);
       if (isInput(node)) continue;
-      if (node.op === 'sumParams') emit(1, `const v${id} = F(${argsOf(node).map(ref).join(' + ')});`);
-      else if (node.op === 'windowSum') {
+      // Rounded after each addition, left to right, as tf.addN accumulates in a Float32Array
+      // (F(a + b + c) rounds once and differs from the composed step in the last bit).
+      if (node.op === 'sumParams') {
+        const terms = argsOf(node).map(ref);
+        emit(1, `const v${id} = ${terms.length === 1 ? `F(${terms[0]!})` : terms.reduce((acc, x) => `F(${acc} + ${x})`)};`);
+      } else if (node.op === 'windowSum') {
         const arg = argsOf(node)[0]!;
         const n = graph.node(arg).length!;
         const acc = `s${temp++}`;
