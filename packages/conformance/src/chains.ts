@@ -1,4 +1,4 @@
-import { chain, partition, type GradientTransformation, type StateValue } from '@emosens/core';
+import { chain, composedUpdate, partition, type FusionForm, type GradientTransformation, type StateValue } from '@emosens/core';
 import { fixedEmotion, trackEmotion } from '@emosens/emotion';
 import {
   addDecayedWeights,
@@ -8,10 +8,12 @@ import {
   lookahead,
   masked,
   multiSteps,
+  rescaleToPreviousNorm,
   scaleByEmotionStep,
   scaleByLearningRate,
   scaleBySign,
   scaleBySoftsign,
+  withPreviousNormRescale,
 } from '@emosens/modifiers';
 import { rootFiltered, scaleByAdam, scaleByFactoredRms, scaleByLionMoment } from '@emosens/moments';
 import { adam, adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
@@ -40,6 +42,28 @@ export const REFERENCE_OPTIMIZERS: readonly NamedTransform[] = [
 ];
 
 /**
+ * The host values of the v3.9.1 generation (`emotion`, `trust`, `stepSize`, `shouldStop`, as
+ * `trackEmotionV3()` and `emoPulse()` publish them), made up per step from a host counter:
+ * the v3 blocks are checked without reading a tensor loss back (which WebGPU in Node cannot
+ * do synchronously). |s| passes 0.625 on some steps; shouldStop turns on every fifth step.
+ */
+function v3HostValues(): GradientTransformation<{ readonly t: number }> {
+  const name = 'v3HostValues';
+  const fusion: FusionForm = {
+    update(updates, state, _params, context) {
+      const t = (state as { t: number }).t;
+      const s = 0.9 * Math.sin(1.7 * t + 0.3);
+      context.publishValue('emotion', s, name);
+      context.publishValue('trust', Math.sign(s) * (1 - Math.abs(s)), name);
+      context.publishValue('stepSize', 1e-3 * (1.5 + Math.cos(t)), name);
+      context.publishValue('shouldStop', t % 5 === 3 ? 1 : 0, name);
+      return { updates, state: { t: t + 1 } };
+    },
+  };
+  return { name, init: () => ({ t: 0 }), update: composedUpdate(name, fusion), fusion };
+}
+
+/**
  * The wrapper blocks of `@emosens/modifiers`, each around a chain that fuses, and all of them
  * nested in one: host counters (multiSteps, lookahead), per-parameter selection (masked),
  * device-side selects of an inner state (applyIfFinite), an average of p + u (emaParams).
@@ -61,6 +85,34 @@ export const WRAPPER_CHAINS: readonly NamedTransform[] = [
         applyIfFinite(multiSteps(lookahead(adamw({ lr: 1e-2 }), { syncPeriod: 2 }), { everyK: 2 }), { maxConsecutiveErrors: 1 }),
         emaParams({ decay: 0.8, debias: false }),
       ) as Tx,
+    emotion: false,
+  },
+  // The v3.9.1 blocks, on made-up host values (v3HostValues()): the v3 shadow rule
+  // (host branch, uniforms) and EmoVoid's rescale (a short warm-up, so it ends). EmoTion's
+  // scaleByFreshnessMoment is not here: its state `prev = L |L - prev| / prev` and its rate
+  // tanh(ratio / 0.03) are ill-conditioned while the weights barely move, so they differ by
+  // backend with the float32 sums of L (the steps agree; see its own tests and the golden replay).
+  {
+    name: "chain(v3HostValues(), withShadow(chain(scaleBySign(), addDecayedWeights(0.01), lr(stepSize)), { rule: 'v3' }))",
+    make: () =>
+      chain(
+        v3HostValues(),
+        withShadow(chain(scaleBySign(), addDecayedWeights(0.01), scaleByLearningRate({ fromValue: 'stepSize' })), { rule: 'v3' }),
+      ) as Tx,
+    emotion: false,
+  },
+  {
+    name: "chain(v3HostValues(), withPreviousNormRescale(withShadow(chain(scaleBySign(), lr(stepSize)), { rule: 'v3' }), { steps: 3 }))",
+    make: () =>
+      chain(
+        v3HostValues(),
+        withPreviousNormRescale(withShadow(chain(scaleBySign(), scaleByLearningRate({ fromValue: 'stepSize' })), { rule: 'v3' }), { steps: 3 }),
+      ) as Tx,
+    emotion: false,
+  },
+  {
+    name: 'chain(v3HostValues(), scaleBySign(), lr(stepSize), rescaleToPreviousNorm({ steps: 4 }))',
+    make: () => chain(v3HostValues(), scaleBySign(), scaleByLearningRate({ fromValue: 'stepSize' }), rescaleToPreviousNorm({ steps: 4 })) as Tx,
     emotion: false,
   },
 ];
