@@ -24,7 +24,7 @@ export function createStepContext(loss?: Loss): StepContext {
     ...values,
     lossValue(block: string): number {
       if (loss === undefined) throw missingLoss(block);
-      if (lossNumber === undefined) lossNumber = typeof loss === 'number' ? loss : (loss as Scalar).dataSync()[0]!;
+      if (lossNumber === undefined) lossNumber = typeof loss === 'number' ? loss : readLossNumber(loss as Scalar, block);
       return lossNumber;
     },
     loss,
@@ -64,6 +64,23 @@ export function createStepContext(loss?: Loss): StepContext {
       return name in publishers;
     },
   };
+}
+
+/**
+ * Reads a tensor loss back as a number (`dataSync`), for a block that needs it on the host.
+ * A backend without synchronous reads (webgpu in Node) gets a named error saying to pass
+ * the loss as a number.
+ */
+export function readLossNumber(loss: Scalar, block: string): number {
+  try {
+    return loss.dataSync()[0]!;
+  } catch (error) {
+    throw new EmosensError(
+      'INVALID_LOSS',
+      `Block '${block}' needs this step's loss as a number, and reading the tensor loss back synchronously failed ` +
+        `(${(error as Error).message}). Pass the loss as a number, e.g. step(grads, { loss: (await lossTensor.data())[0] }).`,
+    );
+  }
 }
 
 /** The error of a block that needs the loss when the step was given none. */

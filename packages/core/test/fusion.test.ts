@@ -360,4 +360,55 @@ describe('host values: the loss as a number, and numbers published between block
     expect(high.step.newState((_leaf, t) => t)).toEqual([{ seen: 2 }, {}]);
     tf.dispose([params.w, grads.w]);
   });
+
+  it('a backend without synchronous reads gets a named error saying to pass the loss as a number', () => {
+    const tx = chain(withComposed(hostRule), reader) as Tx;
+    const o = statefulOptimizer(tx, { w: tf.tensor([1]) }, { fused: false });
+    const loss = tf.scalar(1);
+    (loss as unknown as { dataSync: () => never }).dataSync = () => {
+      throw new Error('no synchronous reads here');
+    };
+    const g = tf.tensor([1]);
+    expect(() => o.step({ w: g }, { loss })).toThrowError(/Block 'hostRule' needs this step's loss as a number.*no synchronous reads here.*Pass the loss as a number/);
+    expect(values(o.params.w)).toEqual([1]);
+    tf.dispose([g, loss]);
+    o.dispose();
+  });
+
+  it('a program that read a host value is not rebound on a later step (the value may differ)', () => {
+    let next = 1;
+    const source: Tx = withComposed({
+      name: 'source',
+      init: () => ({}),
+      update: undefined as never,
+      fusion: {
+        update: (u, st, _p, context) => {
+          context.publishValue('twiceLoss', next, 'source');
+          return { updates: u, state: st };
+        },
+      },
+    });
+    const branching: Tx = withComposed({
+      name: 'branching',
+      init: () => ({}),
+      update: undefined as never,
+      fusion: {
+        update: (u, st, _p, context) => {
+          const factor = context.readValue('twiceLoss', 'branching') > 0 ? 2 : 5;
+          return { updates: Object.fromEntries(Object.entries(u).map(([k, x]) => [k, fx.mul(x, factor)])), state: st };
+        },
+      },
+    });
+    const tx = chain(source, branching) as Tx;
+    const params = { w: tf.variable(tf.tensor([1])) };
+    const state = tx.init(params);
+    const grads = { w: tf.tensor([1]) };
+    const first = traceStep(tx, params, state, grads, undefined);
+    next = -1;
+    const second = traceStep(tx, params, state, grads, undefined);
+    if (!('step' in first) || !('step' in second)) throw new Error('expected both steps to trace');
+    expect(first.step.graph.nodeKeys.join(';')).toContain('2');
+    expect(second.step.graph.nodeKeys.join(';')).toContain('5');
+    tf.dispose([params.w, grads.w]);
+  });
 });

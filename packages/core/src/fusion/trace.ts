@@ -1,5 +1,5 @@
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createHostValues, missingLoss } from '../context.js';
+import { createHostValues, missingLoss, readLossNumber } from '../context.js';
 import { EmosensError } from '../errors.js';
 import { isTensor } from '../state-tree.js';
 import type { GradientTransformation, Loss, SignalName, StateValue, Updates } from '../types.js';
@@ -72,9 +72,9 @@ export function traceStep(
     if (cached !== undefined && cached.signature === inputs.signature) return { step: cached.bind(inputs.leafTensors, params, state, grads, loss) };
     const graph = new Graph();
     const traced = withGraph(graph, () => trace(graph, form, params, state, grads, loss, inputs.leafTensors));
-    // A program without host values (uniforms, the loss as a number) depends on nothing but
-    // the signature: the next step with the same signature rebinds it instead of tracing again.
-    if (graph.uniforms.length === 0 && !traced.readsLossValue) traces.set(form, { signature: inputs.signature, bind: traced.bind });
+    // A program without host values (uniforms, the loss as a number, values read between
+    // blocks) depends on nothing but the signature: the next step with the same signature rebinds it instead of tracing again.
+    if (graph.uniforms.length === 0 && !traced.readsHostValues) traces.set(form, { signature: inputs.signature, bind: traced.bind });
     else traces.delete(form);
     return { step: traced.bind(inputs.leafTensors, params, state, grads, loss) };
   } catch (error) {
@@ -154,7 +154,7 @@ function trace(
   grads: Updates,
   loss: Loss | undefined,
   leafTensors: readonly Tensor[],
-): { bind: Bind; readsLossValue: boolean } {
+): { bind: Bind; readsHostValues: boolean } {
   const paramSyms: Record<string, Sym> = {};
   for (const [name, p] of Object.entries(params)) {
     graph.addParam(name, p.shape);
@@ -184,11 +184,18 @@ function trace(
   const publishers = new Map<string, string>();
   let lossSym: Sym | undefined;
   let lossNumber: number | undefined;
+  const hostValues = createHostValues();
+  let readsHostValue = false;
   const context: FusionContext = {
-    ...createHostValues(),
+    ...hostValues,
+    // a program built from host values holds them: it must not be rebound on a later step
+    readValue(name, block) {
+      readsHostValue = true;
+      return hostValues.readValue(name, block);
+    },
     lossValue(block) {
       if (loss === undefined) throw missingLoss(block);
-      return (lossNumber ??= typeof loss === 'number' ? loss : loss.dataSync()[0]!);
+      return (lossNumber ??= typeof loss === 'number' ? loss : readLossNumber(loss, block));
     },
     loss(block) {
       if (loss === undefined) throw missingLoss(block);
@@ -301,7 +308,7 @@ function trace(
     newState: newStateOf(tensors),
     key,
   });
-  return { bind, readsLossValue: lossNumber !== undefined };
+  return { bind, readsHostValues: lossNumber !== undefined || readsHostValue };
 }
 
 function join(path: string, key: string): string {
