@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 // (backend-cpu's tests depend on @emosens/modifiers), which turbo refuses.
 import { registerCpuKernels } from '../../backend-cpu/src/index.js';
 import { rescaleToPreviousNorm, withPreviousNormRescale } from '../src/index.js';
-import { expectTrajectoryClose, publishValues, trajectory, type Param } from './host-values.js';
+import { expectTrajectoryClose, publishValues, trajectory, type Param } from '../../conformance/src/host-values.js';
 
 /** EmoVoid's step with a fixed pulse: u = -0.05 sign(g). */
 const signStep = () => elementwise('signStep', (u) => fx.mul(fx.sign(u), -0.05));

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 // By source path: a devDependency on @emosens/backend-cpu would close a package cycle.
 import { registerCpuKernels } from '../../backend-cpu/src/index.js';
 import { scaleByFreshnessMoment } from '../src/index.js';
-import { expectTrajectoryClose, trajectory, type Param } from './host-values.js';
+import { expectTrajectoryClose, trajectory, type Param } from '../../conformance/src/host-values.js';
 
 /** EmoTion's step after the moment, with a fixed pulse: p -= 0.05 sign(m). */
 const signStep = () => elementwise('signStep', (u) => fx.mul(fx.sign(u), -0.05));

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 // By source path: a devDependency on @emosens/backend-cpu would close a package cycle.
 import { registerCpuKernels } from '../../backend-cpu/src/index.js';
 import { withShadow } from '../src/index.js';
-import { expectTrajectoryClose, publishValues, trajectory, type Param } from './host-values.js';
+import { expectTrajectoryClose, publishValues, trajectory, type Param } from '../../conformance/src/host-values.js';
 
 /** The inner step: u = -0.5 g - 0.1 p (reads the parameters, so it sees the blended p). */
 const inner = () => elementwise('halfStepDecay', (u, p) => fx.sub(fx.mul(u, -0.5), fx.mul(p, 0.1)));

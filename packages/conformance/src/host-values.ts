@@ -1,3 +1,5 @@
+// Test helpers for blocks that read host values (publishValue / readValue), shared by the
+// packages' tests by source path (a package dependency would close a cycle).
 import * as tf from '@tensorflow/tfjs-core';
 import { composedUpdate, statefulOptimizer, type FusionForm, type GradientTransformation, type StateValue } from '@emosens/core';
 import { expect } from 'vitest';
