@@ -164,3 +164,54 @@ export const adafactor = readyMade('adafactor', transforms.adafactor);
  * onNonFinite 'skip'. Needs no loss. tfjs has no LAMB.
  */
 export const lamb = readyMade('lamb', transforms.lamb);
+
+// The Emo family's v3.9.1 generation. Their state holds host numbers computed in float64
+// (the loss averages of `trackEmotionV3`, the noise, d, c and dNR of `emoPulse`) beside
+// device tensors; getWeights saves each number leaf as its 64 bits, so a resumed run is
+// exact. They read the loss as a number: a tensor loss (`minimize`, `model.fit`) is read
+// back once per step.
+
+/**
+ * EmoSens v3.9.1 as a `tf.Optimizer`: Adam moments without bias correction, stepped by
+ * emoPulse, a step size derived from the loss history each step (see `emoSensV3` of
+ * @emosens/optimizers). Defaults: lr 1.0 (it only scales emoPulse's step size),
+ * betas [0.9, 0.995], eps 1e-8, weightDecay 0.01, stopcoef 0.04, useShadow false,
+ * onNonFinite 'skip'. Needs the loss every step and reads it back once per step (the
+ * scalar rule runs in float64 on the host, as the reference). Publishes `emotion`,
+ * `stepSize` and `calm`.
+ *
+ * ```ts
+ * model.compile({ optimizer: emoSensV3(), loss: 'meanSquaredError' });
+ * ```
+ */
+export const emoSensV3 = readyMade('emoSensV3', transforms.emoSensV3);
+
+/**
+ * EmoAiry v3.9.1 as a `tf.Optimizer`: factored second moments for matrices, a signed
+ * direction, stepped by emoPulse (see `emoAiryV3` of @emosens/optimizers). Defaults as
+ * {@link emoSensV3}. Reads the loss back once per step.
+ */
+export const emoAiryV3 = readyMade('emoAiryV3', transforms.emoAiryV3);
+
+/**
+ * EmoCats v3.9.1 as a `tf.Optimizer`: Lion's signed interpolated moment, stepped by
+ * emoPulse (see `emoCatsV3` of @emosens/optimizers). Defaults as {@link emoSensV3}. Reads
+ * the loss back once per step.
+ */
+export const emoCatsV3 = readyMade('emoCatsV3', transforms.emoCatsV3);
+
+/**
+ * EmoTion v3.9.1 as a `tf.Optimizer`: a first moment mixed at the rate of the weights'
+ * freshness, stepped by emoPulse along its sign (see `emoTion` of @emosens/optimizers).
+ * Options: lr 1.0, betas [0.9, 0.995] (beta1 used), stopcoef 0.04, useShadow false; no
+ * weight decay, no eps. Reads the loss back once per step.
+ */
+export const emoTion = readyMade('emoTion', transforms.emoTion);
+
+/**
+ * EmoVoid v3.9.1 as a `tf.Optimizer`: the sign of the gradient stepped by emoPulse, the
+ * weights' global L1 norm held for the first 55 steps (see `emoVoid` of
+ * @emosens/optimizers). Options: lr 1.0, stopcoef 0.04, useShadow false. Reads the loss
+ * back once per step.
+ */
+export const emoVoid = readyMade('emoVoid', transforms.emoVoid);

@@ -14,7 +14,8 @@ const factories = new Map<string, TransformFactory>();
  * `createOptimizer(name, options)` can be rebuilt from its config (`fromConfig`,
  * `tf.loadLayersModel` with a saved optimizer). Every ready-made optimizer of this package
  * (`emoSens`, `emoAiry`, `emoCats`, `adam`, `adamw`, `sgd`, `rmsprop`, `adagrad`, `adamax`,
- * `nadam`, `radam`, `lion`, `adafactor`, `lamb`) is registered under its own name.
+ * `nadam`, `radam`, `lion`, `adafactor`, `lamb`, and the v3.9.1 `emoSensV3`, `emoAiryV3`,
+ * `emoCatsV3`, `emoTion`, `emoVoid`) is registered under its own name.
  *
  * Names must not contain `_`: tfjs-layers turns snake_case strings of a saved config
  * into camelCase when it loads a model, which would change the name.

@@ -87,7 +87,8 @@ export interface TransformOptimizerOptions {
  * by the gradients; the state is created by `transform.init` on the first step and
  * extended when new variables appear. The loss goes to the transform as a tensor: a
  * step reads nothing back from the device (see {@link NonFinitePolicy} for the checks
- * that do).
+ * that do), unless a block asks for the loss as a number (the v3.9.1 optimizers,
+ * `emoSensV3` and its kin: one read per step).
  *
  * ```ts
  * const opt = new TransformOptimizer(chain(trackEmotion(), scaleByAdam(), scaleByLearningRate(1e-3)));
