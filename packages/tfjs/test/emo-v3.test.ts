@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { flattenState, statefulOptimizer } from '@emosens/core';
 import { registerCpuKernels } from '@emosens/backend-cpu';
 import * as transforms from '@emosens/optimizers';
+import type { EmoTionOptions, EmoV3Options, EmoVoidOptions } from '@emosens/optimizers';
 import {
   TransformOptimizer,
   emoAiryV3,
@@ -13,6 +14,8 @@ import {
   emoTion,
   emoVoid,
   registeredTransformFactories,
+  type AdapterOptions,
+  type ConfigOptions,
   type NamedTensor,
 } from '../src/index.js';
 import { bits, buildModel, countReads, gridSamples, gridTensors, leastSquares, stateBits } from './helpers.js';
@@ -396,6 +399,17 @@ describe('with registerCpuKernels()', () => {
     fusedRun.release();
     composedRun.release();
   });
+});
+
+it('types: each takes the options of its transform plus the adapter options, and stepSize is a typed signal', () => {
+  expectTypeOf(emoSensV3).parameter(0).toEqualTypeOf<(ConfigOptions<EmoV3Options> & AdapterOptions) | undefined>();
+  expectTypeOf(emoAiryV3).parameter(0).toEqualTypeOf<(ConfigOptions<EmoV3Options> & AdapterOptions) | undefined>();
+  expectTypeOf(emoCatsV3).parameter(0).toEqualTypeOf<(ConfigOptions<EmoV3Options> & AdapterOptions) | undefined>();
+  expectTypeOf(emoTion).parameter(0).toEqualTypeOf<(ConfigOptions<EmoTionOptions> & AdapterOptions) | undefined>();
+  expectTypeOf(emoVoid).parameter(0).toEqualTypeOf<(ConfigOptions<EmoVoidOptions> & AdapterOptions) | undefined>();
+  expectTypeOf(emoSensV3).returns.toEqualTypeOf<TransformOptimizer>();
+  expectTypeOf<TransformOptimizer['signals']['stepSize']>().toEqualTypeOf<tf.Scalar | undefined>();
+  expectTypeOf<'emotion' | 'stepSize' | 'calm'>().toMatchTypeOf<Parameters<TransformOptimizer['readSignal']>[0]>();
 });
 
 it('validates the options by name, through the transform', () => {
