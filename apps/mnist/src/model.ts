@@ -52,7 +52,7 @@ export interface Mlp {
   b1: tf.Variable;
   w2: tf.Variable;
   b2: tf.Variable;
-  /** The variables in a fixed order, for `optimizer.minimize(f, true, varList)`. */
+  /** The variables in a fixed order, for `tf.variableGrads(f, varList)`. */
   variables: tf.Variable[];
   dispose(): void;
 }

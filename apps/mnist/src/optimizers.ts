@@ -1,5 +1,5 @@
-// The `emotion` and `calm` signal names are declared by @emosens/emotion (a module
-// augmentation of @emosens/core's `Signals`); this import makes them known here.
+// The `emotion`, `calm` and `stepSize` signal names are declared by @emosens/emotion (a
+// module augmentation of @emosens/core's `Signals`); this import makes them known here.
 import type {} from '@emosens/emotion';
 import {
   adafactor,
@@ -8,8 +8,13 @@ import {
   adamax,
   adamw,
   emoAiry,
+  emoAiryV3,
   emoCats,
+  emoCatsV3,
   emoSens,
+  emoSensV3,
+  emoTion,
+  emoVoid,
   lamb,
   lion,
   nadam,
@@ -34,7 +39,9 @@ export interface OptimizerSpec {
 /**
  * Every optimizer `--optimizers` accepts, by name, in report order. Each is a ready-made
  * factory of `@emosens/tfjs` at its defaults except `lr` (and the variant's option): the
- * Emo family, AdamW and Adam at their reference default 1e-3; each torch.optim peer at the
+ * Emo family's v2.0, AdamW and Adam at their reference default 1e-3; the v3.9.1 generation
+ * at its reference default 1.0 (it only scales emoPulse, the step size each of them derives
+ * from the loss history every step); each torch.optim peer at the
  * rate, of a few tried (wasm, seed 42, 1000 steps of batch 64; see the README), that reached
  * about Adam's held-out accuracy: SGD needs a large rate, Lion (sign steps) a small one.
  */
@@ -42,6 +49,11 @@ export const OPTIMIZERS = {
   emosens: { label: 'EmoSens', lr: 1e-3, make: (o) => emoSens(o) },
   emoairy: { label: 'EmoAiry', lr: 1e-3, make: (o) => emoAiry(o) },
   emocats: { label: 'EmoCats', lr: 1e-3, make: (o) => emoCats(o) },
+  'emosens-v3': { label: 'EmoSens v3', lr: 1, make: (o) => emoSensV3(o) },
+  'emoairy-v3': { label: 'EmoAiry v3', lr: 1, make: (o) => emoAiryV3(o) },
+  'emocats-v3': { label: 'EmoCats v3', lr: 1, make: (o) => emoCatsV3(o) },
+  emotion: { label: 'EmoTion', lr: 1, make: (o) => emoTion(o) },
+  emovoid: { label: 'EmoVoid', lr: 1, make: (o) => emoVoid(o) },
   adamw: { label: 'AdamW', lr: 1e-3, make: (o) => adamw(o) },
   adam: { label: 'Adam', lr: 1e-3, make: (o) => adam(o) },
   sgd: { label: 'SGD', lr: 0.2, make: (o) => sgd(o) },
@@ -63,8 +75,15 @@ export type OptimizerName = keyof typeof OPTIMIZERS;
 /** Every name `--optimizers` accepts, in report order. */
 export const OPTIMIZER_NAMES = Object.keys(OPTIMIZERS) as OptimizerName[];
 
-/** The optimizers the job compares when `--optimizers` is not given: the Emo family, AdamW and Adam. */
-export const DEFAULT_OPTIMIZERS: readonly OptimizerName[] = ['emosens', 'emoairy', 'emocats', 'adamw', 'adam'];
+/**
+ * The optimizers the job compares when `--optimizers` is not given: the Emo family's v2.0
+ * and v3.9.1 generations side by side, then AdamW and Adam.
+ */
+export const DEFAULT_OPTIMIZERS: readonly OptimizerName[] = [
+  'emosens', 'emoairy', 'emocats',
+  'emosens-v3', 'emoairy-v3', 'emocats-v3', 'emotion', 'emovoid',
+  'adamw', 'adam',
+];
 
 /** Display names for tables and the report. */
 export const OPTIMIZER_LABELS = Object.fromEntries(OPTIMIZER_NAMES.map((n) => [n, OPTIMIZERS[n].label])) as Record<OptimizerName, string>;
@@ -83,12 +102,25 @@ export interface OptimizerOptions {
   onNonFinite: 'throw' | 'skip';
 }
 
-/** One optimizer, ready to drive `optimizer.minimize(() => loss)`. */
+/** One optimizer, ready for the training loop: its step, its signals, its state size. */
 export interface CreatedOptimizer {
   name: OptimizerName;
   optimizer: tf.Optimizer;
+  /**
+   * One step with these gradients (variable name -> gradient; the caller keeps and releases
+   * them) and this step's loss as a number. The loop reads each loss back anyway, so it
+   * hands it over as a number: the v3 optimizers need one (their scalar rule runs in float64
+   * on the host), and webgpu in Node cannot read a tensor loss synchronously.
+   */
+  step(grads: tf.NamedTensorMap, loss: number): void;
   /** The emotion scalar of the last step, or null when the optimizer has none (Adam, AdamW). */
   readEmotion(): Promise<number | null>;
+  /**
+   * The step size the optimizer published for the last step (the v3 generation's emoPulse,
+   * signal `stepSize`), or null when it publishes none (v2, Adam, AdamW and the others,
+   * whose step size is their constant `lr`, scaled inside the chain).
+   */
+  readStepSize(): Promise<number | null>;
   /** Whether the calm (should-stop) signal is on after the last step; null when there is none. */
   readCalm(): Promise<boolean | null>;
   /** Which path ran the last step; undefined before the first step or when the optimizer does not say. */
@@ -102,31 +134,46 @@ export interface CreatedOptimizer {
 /**
  * Creates one of the compared optimizers through the `@emosens/tfjs` factories, so all
  * of them run through the same adapter (`TransformOptimizer`) and differ only in their
- * gradient transformation. `minimize` hands each step's loss to the chain.
+ * gradient transformation. `step` hands each step's loss to the chain, as a number.
  */
 export function createOptimizer(name: OptimizerName, options: OptimizerOptions): CreatedOptimizer {
   const optimizer = (OPTIMIZERS[name] as OptimizerSpec).make({ lr: options.lr, onNonFinite: options.onNonFinite });
   // Read the signal tensors asynchronously (`readSignal` reads synchronously, which
   // webgpu in Node cannot do).
-  const read = async (signal: 'emotion' | 'calm'): Promise<number | null> => {
+  const read = async (signal: 'emotion' | 'calm' | 'stepSize'): Promise<number | null> => {
     const value = optimizer.signals[signal];
     return value === undefined ? null : ((await value.data())[0] ?? null);
   };
-  return wrapOptimizer(name, optimizer, () => read('emotion'), () => read('calm'), () => optimizer.path);
+  return wrapOptimizer(name, optimizer, {
+    step: (grads, loss) => {
+      optimizer.setLoss(loss);
+      optimizer.applyGradients(grads);
+    },
+    readEmotion: () => read('emotion'),
+    readCalm: () => read('calm'),
+    readStepSize: () => read('stepSize'),
+    readPath: () => optimizer.path,
+  });
+}
+
+/** The step and the raw signal readers {@link wrapOptimizer} wraps (null: the optimizer has no such signal). */
+export interface OptimizerHooks {
+  step(grads: tf.NamedTensorMap, loss: number): void;
+  readEmotion(): Promise<number | null>;
+  /** Calm as the optimizer reports it, 1 or 0. */
+  readCalm(): Promise<number | null>;
+  readStepSize(): Promise<number | null>;
+  /** Which path ran the last step. */
+  readPath(): StepPath | undefined;
 }
 
 /**
- * Wraps a tfjs optimizer with the accessors the training loop reads. `readEmotion`
- * and `readCalm` return the raw signals (null when the optimizer has none); calm is
- * reported by the optimizer as 1/0. `readPath` says which path ran the last step.
+ * Wraps a tfjs optimizer with the accessors the training loop reads. `readEmotion`,
+ * `readStepSize` and `readCalm` return the raw signals (null when the optimizer has none);
+ * calm is reported by the optimizer as 1/0. `readPath` says which path ran the last step.
  */
-export function wrapOptimizer(
-  name: OptimizerName,
-  optimizer: tf.Optimizer,
-  readEmotion: () => Promise<number | null>,
-  readCalm: () => Promise<number | null>,
-  readPath: () => StepPath | undefined,
-): CreatedOptimizer {
+export function wrapOptimizer(name: OptimizerName, optimizer: tf.Optimizer, hooks: OptimizerHooks): CreatedOptimizer {
+  const { step, readEmotion, readCalm, readStepSize, readPath } = hooks;
   // Tensors handed out by getWeights(). Some optimizers return fresh tensors beside
   // their live state (tfjs's own make a new iteration-count scalar on each call), and
   // some may return their live state itself; releasing what is left of them after the
@@ -135,7 +182,9 @@ export function wrapOptimizer(
   return {
     name,
     optimizer,
+    step,
     readEmotion,
+    readStepSize,
     readPath,
     readCalm: async () => {
       const value = await readCalm();

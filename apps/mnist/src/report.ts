@@ -34,6 +34,11 @@ const COLORS: Record<string, string> = {
   emosens: '#d62728',
   emoairy: '#1f77b4',
   emocats: '#2ca02c',
+  'emosens-v3': '#d62728',
+  'emoairy-v3': '#1f77b4',
+  'emocats-v3': '#2ca02c',
+  emotion: '#ff7f0e',
+  emovoid: '#17becf',
   adamw: '#9467bd',
   adam: '#7f7f7f',
   sgd: '#8c564b',
@@ -50,8 +55,11 @@ const COLORS: Record<string, string> = {
   lamb: '#843c39',
 };
 
-/** Adam and AdamW often overlap (weight decay 0.01 at lr 1e-3 changes little): dash Adam. */
-const DASHES: Record<string, string> = { adam: '6 4' };
+/**
+ * Adam and AdamW often overlap (weight decay 0.01 at lr 1e-3 changes little): dash Adam.
+ * Each v3 optimizer shares its v2 namesake's colour, dotted.
+ */
+const DASHES: Record<string, string> = { adam: '6 4', 'emosens-v3': '2 2', 'emoairy-v3': '2 2', 'emocats-v3': '2 2' };
 
 /** The path a run took, as shown in the table: `fused`, `composed`, or `mixed (N fused)`. */
 export function describePath(run: Pick<RunResult, 'path' | 'fusedSteps'>): string {
@@ -117,6 +125,8 @@ interface ChartOptions {
   yMin: number;
   yMax: number;
   steps: number;
+  /** Logarithmic y axis (yMin and yMax positive); values at or below 0 are left out. */
+  log?: boolean;
 }
 
 const WIDTH = 760;
@@ -127,14 +137,16 @@ const MARGIN = { left: 56, right: 16, top: 28, bottom: 40 };
 export function renderChart(series: readonly Series[], options: ChartOptions): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
-  const span = options.yMax - options.yMin || 1;
+  const scale = options.log === true ? Math.log10 : (v: number): number => v;
+  const low = scale(options.yMin);
+  const span = scale(options.yMax) - low || 1;
   const x = (step: number): number => MARGIN.left + (options.steps <= 1 ? 0 : ((step - 1) / (options.steps - 1)) * plotW);
-  const y = (v: number): number => MARGIN.top + (1 - (Math.min(Math.max(v, options.yMin), options.yMax) - options.yMin) / span) * plotH;
+  const y = (v: number): number => MARGIN.top + (1 - (scale(Math.min(Math.max(v, options.yMin), options.yMax)) - low) / span) * plotH;
   const parts: string[] = [];
   parts.push(`<svg viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="${escapeHtml(options.title)}">`);
   parts.push(`<text x="${WIDTH / 2}" y="18" text-anchor="middle" class="title">${escapeHtml(options.title)}</text>`);
   for (let i = 0; i <= 4; i++) {
-    const v = options.yMin + (span * i) / 4;
+    const v = options.log === true ? 10 ** (low + (span * i) / 4) : options.yMin + (span * i) / 4;
     const py = y(v).toFixed(1);
     parts.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${py}" y2="${py}" class="grid"/>`);
     parts.push(`<text x="${MARGIN.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${formatTick(v)}</text>`);
@@ -150,7 +162,7 @@ export function renderChart(series: readonly Series[], options: ChartOptions): s
     const segments: string[][] = [[]];
     for (let i = 0; i < s.values.length; i += stride) {
       const v = s.values[i];
-      if (v === null || v === undefined || !Number.isFinite(v)) {
+      if (v === null || v === undefined || !Number.isFinite(v) || (options.log === true && v <= 0)) {
         if (segments[segments.length - 1]!.length > 0) segments.push([]);
         continue;
       }
@@ -167,13 +179,32 @@ export function renderChart(series: readonly Series[], options: ChartOptions): s
 }
 
 function formatTick(v: number): string {
+  if (v !== 0 && Math.abs(v) < 0.01) return v.toExponential(1);
   return Math.abs(v) >= 10 ? v.toFixed(0) : v.toFixed(2);
+}
+
+/**
+ * The step size per step on a log axis: the published `stepSize` of the optimizers that have
+ * one (v3), and a flat line at `lr` for the others.
+ */
+export function renderStepSizeChart(runs: readonly RunResult[], steps: number): string {
+  const series = runs.map((r) =>
+    r.stepSize.some((v) => v !== null)
+      ? { key: r.optimizer, label: r.label, values: r.stepSize }
+      : { key: r.optimizer, label: `${r.label} (lr, constant)`, values: r.losses.map(() => r.lr) },
+  );
+  const positive = series.flatMap((c) => c.values).filter((v): v is number => v !== null && Number.isFinite(v) && v > 0);
+  if (positive.length === 0) return '<p>No step sizes to plot.</p>';
+  const low = Math.floor(Math.log10(Math.min(...positive)));
+  let high = Math.ceil(Math.log10(Math.max(...positive)));
+  if (high === low) high += 1;
+  return renderChart(series, { title: 'Step size per step (log scale)', yLabel: 'step size', yMin: 10 ** low, yMax: 10 ** high, steps, log: true });
 }
 
 /** Trailing window of the plotted loss average. */
 export const LOSS_SMOOTHING = 20;
 
-/** A self-contained HTML page: summary table, loss curves, emotion scalar over steps. */
+/** A self-contained HTML page: summary table, loss curves, emotion scalar and step size over steps. */
 export function renderReportHtml(results: JobResults): string {
   const { options, runs } = results;
   const smoothed = runs.map((r) => ({ key: r.optimizer, label: r.label, values: movingAverage(r.losses, LOSS_SMOOTHING) }));
@@ -191,9 +222,10 @@ export function renderReportHtml(results: JobResults): string {
     withEmotion.length > 0
       ? renderChart(
           withEmotion.map((r) => ({ key: r.optimizer, label: r.label, values: r.emotion })),
-          { title: 'Emotion scalar per step', yLabel: 'tanh(5 (short - long))', yMin: -1, yMax: 1, steps: options.steps },
+          { title: 'Emotion scalar per step', yLabel: 'emotion scalar s', yMin: -1, yMax: 1, steps: options.steps },
         )
       : '<p>No optimizer in this run reports an emotion scalar.</p>';
+  const stepSizeChart = renderStepSizeChart(runs, options.steps);
   const legend = runs
     .map((r) => {
       const color = COLORS[r.optimizer] ?? '#000';
@@ -245,6 +277,13 @@ after which the optimizer's should-stop signal read on.</p>
 <p>${legend}</p>
 ${lossChart}
 ${emotionChart}
+<p>The emotion scalar's sign differs by generation: v2's (tanh(5 (short - long)) of two loss averages) is
+negative while the loss falls, v3's (from three loss averages) positive.</p>
+${stepSizeChart}
+<p>Step size: what the optimizer published for each step (signal <code>stepSize</code>: the v3 generation's
+emoPulse, derived from the loss history and scaled by its lr). The others publish none; they are drawn as a flat
+line at their constant lr. (v2's actual step is lr (1 - |s|), Adam's and AdamW's lr with bias correction, inside
+the chain; neither is drawn.)</p>
 </body>
 </html>
 `;

@@ -59,8 +59,17 @@ export interface RunResult {
   calmStep: number | null;
   /** Training loss of each step's batch, before that step's update. */
   losses: number[];
-  /** Emotion scalar after each step; null for optimizers without one. */
+  /**
+   * Emotion scalar after each step; null for optimizers without one. Its sign differs by
+   * generation: v2's is negative while the loss falls, v3's positive.
+   */
   emotion: (number | null)[];
+  /**
+   * Step size each step took, as the optimizer published it (signal `stepSize`: the v3
+   * generation's emoPulse); null for optimizers that publish none (v2, Adam, AdamW and the
+   * others step with their constant `lr`, scaled inside the chain).
+   */
+  stepSize: (number | null)[];
 }
 
 /**
@@ -77,6 +86,7 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
   const nextBatch = createBatchOrder(train.count, batchSize, config.seed);
   const losses: number[] = [];
   const emotion: (number | null)[] = [];
+  const stepSize: (number | null)[] = [];
   let calmStep: number | null = null;
   let fusedSteps = 0;
   let elapsed = 0;
@@ -87,19 +97,28 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
     for (let step = 1; step <= steps; step++) {
       const { x, y } = makeBatch(train, nextBatch());
       const start = performance.now();
-      const cost = created.optimizer.minimize(() => crossEntropy(model, x, y), true, model.variables);
-      // Read asynchronously: webgpu in Node has no synchronous reads.
-      const loss = cost === null ? Number.NaN : ((await cost.data())[0] ?? Number.NaN);
-      if (step > warmup) elapsed += performance.now() - start;
-      cost?.dispose();
+      // What `minimize` does, with the loss read back before the update (asynchronously:
+      // webgpu in Node has no synchronous reads) and handed to the optimizer as a number.
+      const { value, grads } = tf.variableGrads(() => crossEntropy(model, x, y), model.variables);
+      const loss = (await value.data())[0] ?? Number.NaN;
+      value.dispose();
       x.dispose();
       y.dispose();
-      if (created.readPath() === 'fused') fusedSteps++;
       if (!Number.isFinite(loss)) {
+        tf.dispose(grads);
         throw new Error(`${OPTIMIZER_LABELS[config.optimizer]}: the training loss is ${loss} at step ${step}`);
       }
+      try {
+        created.step(grads, loss);
+      } finally {
+        tf.dispose(grads);
+      }
+      if (step > warmup) elapsed += performance.now() - start;
+      if (created.readPath() === 'fused') fusedSteps++;
       losses.push(loss);
+      // Signals are read outside the timed part of the step, asynchronously: one scalar each.
       emotion.push(await created.readEmotion());
+      stepSize.push(await created.readStepSize());
       if (calmStep === null && (await created.readCalm()) === true) calmStep = step;
       config.onStep?.({ step, total: steps, loss, msPerStep: step > warmup ? elapsed / (step - warmup) : 0 });
     }
@@ -119,6 +138,7 @@ export async function trainRun(config: RunConfig): Promise<RunResult> {
       calmStep,
       losses,
       emotion,
+      stepSize,
     };
   } finally {
     created.dispose();

@@ -11,13 +11,36 @@ function errorOf(argv: string[]): string {
 describe('parseJobArgs', () => {
   it('returns the defaults for no arguments', () => {
     expect(parseJobArgs([])).toEqual({ kind: 'run', options: DEFAULTS });
-    expect(DEFAULTS.optimizers).toEqual(['emosens', 'emoairy', 'emocats', 'adamw', 'adam']);
+    expect(DEFAULTS.optimizers).toEqual([
+      'emosens', 'emoairy', 'emocats',
+      'emosens-v3', 'emoairy-v3', 'emocats-v3', 'emotion', 'emovoid',
+      'adamw', 'adam',
+    ]);
     expect(DEFAULTS.lr).toBeNull(); // each optimizer at its own learning rate
+  });
+
+  it('runs the default set at the reference defaults: v2, AdamW and Adam 1e-3, v3 1.0', () => {
+    expect(DEFAULTS.optimizers.map((n) => [n, learningRateOf(n, null)])).toEqual([
+      ['emosens', 1e-3], ['emoairy', 1e-3], ['emocats', 1e-3],
+      ['emosens-v3', 1], ['emoairy-v3', 1], ['emocats-v3', 1], ['emotion', 1], ['emovoid', 1],
+      ['adamw', 1e-3], ['adam', 1e-3],
+    ]);
+    expect(learningRateOf('emovoid', 0.5)).toBe(0.5);
+    expect(USAGE.replace(/\s+/g, ' ')).toContain('emosens, emoairy, emocats, emosens-v3, emoairy-v3, emocats-v3, emotion, emovoid, adamw, adam');
+  });
+
+  it("accepts the v3 optimizers by the factories' names: --optimizers emoSensV3,emoVoid", () => {
+    const parsed = parseJobArgs(['--optimizers', 'emoSensV3,emoVoid']);
+    expect(parsed.kind === 'run' && parsed.options.optimizers).toEqual(['emosens-v3', 'emovoid']);
+    const more = parseJobArgs(['--optimizers', 'emoAiryV3, EMOCATS-V3, emoTion, sgdmomentum']);
+    expect(more.kind === 'run' && more.options.optimizers).toEqual(['emoairy-v3', 'emocats-v3', 'emotion', 'sgd-momentum']);
+    expect(errorOf(['--optimizers', 'emosens-v3,emoSensV3'])).toBe(`--optimizers: 'emosens-v3' is listed twice`);
+    expect(errorOf(['--optimizers', 'emoSensV4'])).toMatch(/unknown optimizer 'emosensv4'/);
   });
 
   it('accepts every ready-made optimizer by name, variants included', () => {
     expect(OPTIMIZER_NAMES).toEqual([
-      'emosens', 'emoairy', 'emocats', 'adamw', 'adam',
+      'emosens', 'emoairy', 'emocats', 'emosens-v3', 'emoairy-v3', 'emocats-v3', 'emotion', 'emovoid', 'adamw', 'adam',
       'sgd', 'sgd-momentum', 'sgd-nesterov', 'rmsprop', 'rmsprop-centered', 'adagrad', 'adamax', 'nadam', 'radam', 'lion',
       'adafactor', 'lamb',
     ]);

@@ -21,7 +21,7 @@ describe('the command line', () => {
   it('exits with code 2 for an unknown optimizer, listing the valid names', () => {
     const result = start('--optimizers', 'lion,adamx');
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain(`error: --optimizers: unknown optimizer 'adamx'; valid names: emosens, emoairy, emocats, adamw, adam, sgd, sgd-momentum,`);
+    expect(result.stderr).toContain(`error: --optimizers: unknown optimizer 'adamx'; valid names: emosens, emoairy, emocats, emosens-v3, emoairy-v3, emocats-v3, emotion, emovoid, adamw, adam, sgd,`);
     expect(result.stdout).toBe('');
   });
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { describePath, movingAverage, renderReportHtml, renderTable, type JobResults } from '../src/report.js';
+import { describePath, movingAverage, renderReportHtml, renderStepSizeChart, renderTable, type JobResults } from '../src/report.js';
 import type { RunResult } from '../src/train.js';
 
-function run(optimizer: RunResult['optimizer'], label: string, emotion: boolean): RunResult {
+function run(optimizer: RunResult['optimizer'], label: string, emotion: boolean, stepSize = false): RunResult {
   const losses = Array.from({ length: 40 }, (_, i) => 2.3 * Math.exp(-i / 15));
   return {
     optimizer,
@@ -18,6 +18,7 @@ function run(optimizer: RunResult['optimizer'], label: string, emotion: boolean)
     calmStep: emotion ? 31 : null,
     losses,
     emotion: losses.map((_, i) => (emotion ? Math.sin(i / 5) : null)),
+    stepSize: losses.map((_, i) => (stepSize ? 2e-4 * (1 + i / 10) : null)),
   };
 }
 
@@ -36,20 +37,20 @@ const results: JobResults = {
     trainCount: 8000,
     heldOutCount: 2000,
     finalLossWindow: 50,
-    optimizers: ['emosens', 'adam'],
+    optimizers: ['emosens', 'emosens-v3', 'adam'],
     tfjsVersion: '4.22.0',
     node: 'v20',
   },
-  runs: [run('emosens', 'EmoSens', true), run('adam', 'Adam <b>', false)],
+  runs: [run('emosens', 'EmoSens', true), run('emosens-v3', 'EmoSens v3', true, true), run('adam', 'Adam <b>', false)],
 };
 
 describe('renderTable', () => {
   it('aligns one row per optimizer with every column', () => {
     const lines = renderTable(results.runs).split('\n');
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(5);
     expect(lines[0]).toMatch(/^optimizer\s+lr\s+backend\s+path\s+final loss\s+held-out acc\s+ms\/step\s+state bytes\s+calm at step$/);
     expect(lines[2]).toMatch(/^EmoSens\s+0\.002\s+cpu\s+fused\s+0\.2500\s+0\.9125\s+12\.3\s+814,204\s+31$/);
-    expect(lines[3]).toMatch(/^Adam <b>\s+0\.001\s+cpu\s+composed\s+.*never$/);
+    expect(lines[4]).toMatch(/^Adam <b>\s+0\.001\s+cpu\s+composed\s+.*never$/);
     expect(new Set(lines.map((l) => l.length)).size).toBe(1);
   });
 });
@@ -73,12 +74,19 @@ describe('renderReportHtml', () => {
     expect(html).not.toMatch(/@import|url\(/i);
   });
 
-  it('draws a loss curve per optimizer and an emotion curve for the Emo ones', () => {
+  it('draws a loss curve per optimizer, an emotion curve for the Emo ones and the step size of each', () => {
     const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
-    expect(svgs).toHaveLength(2);
-    expect(svgs[0]!.match(/<polyline/g)).toHaveLength(2);
-    expect(svgs[1]!.match(/<polyline/g)).toHaveLength(1);
+    expect(svgs).toHaveLength(3);
+    expect(svgs[0]!.match(/<polyline/g)).toHaveLength(3);
+    expect(svgs[1]!.match(/<polyline/g)).toHaveLength(2);
     expect(svgs[1]).toContain('EmoSens');
+    expect(svgs[2]).toContain('Step size per step');
+    expect(svgs[2]!.match(/<polyline/g)).toHaveLength(3);
+    // v3 publishes its step size; v2 and Adam are drawn at their constant lr, and say so.
+    expect(svgs[2]).toContain('<title>EmoSens v3</title>');
+    expect(svgs[2]).toContain('<title>EmoSens (lr, constant)</title>');
+    expect(svgs[2]).toContain('<title>Adam &#60;b&#62; (lr, constant)</title>');
+    expect(html).toContain('signal <code>stepSize</code>');
   });
 
   it('says which backend and path each optimizer ran on', () => {
@@ -92,6 +100,23 @@ describe('renderReportHtml', () => {
   it('escapes labels', () => {
     expect(html).toContain('Adam &#60;b&#62;');
     expect(html).not.toContain('Adam <b>');
+  });
+});
+
+describe('renderStepSizeChart', () => {
+  it('spans whole decades on a log axis around the step sizes and the flat lrs', () => {
+    const svg = renderStepSizeChart(results.runs, 40);
+    // 2e-4 .. 7.8e-4 (v3) and 1e-3, 2e-3 (flat): from 1e-4 to 1e-2.
+    expect(svg).toContain('>1.0e-4</text>');
+    expect(svg).toContain('>0.01</text>');
+    // The v3 series rises: its first point sits lower on the page than its last.
+    const points = /<polyline[^>]*points="([^"]+)"><title>EmoSens v3<\/title>/.exec(svg)![1]!.split(' ');
+    const yOf = (p: string): number => Number(p.split(',')[1]);
+    expect(yOf(points[0]!)).toBeGreaterThan(yOf(points.at(-1)!));
+  });
+
+  it('says so when nothing has a step size', () => {
+    expect(renderStepSizeChart([], 10)).toBe('<p>No step sizes to plot.</p>');
   });
 });
 
