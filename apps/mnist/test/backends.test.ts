@@ -1,4 +1,4 @@
-import { CHROMIUM_SWIFTSHADER_ICD } from '@emosens/backend-webgpu';
+import { CHROMIUM_SWIFTSHADER_ICD } from '@emosens/backend-webgpu/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -116,7 +116,8 @@ describe.each(BACKEND_NAMES)('the job on the %s backend', (name) => {
     } finally {
       await tf.setBackend('cpu');
     }
-  });
+    // ten optimizers on WebGPU in SwiftShader (a CPU Vulkan driver) take ~30 s unloaded
+  }, 240_000);
 });
 
 describe('setupBackend', () => {
