@@ -2,4 +2,4 @@ export { registerCpuKernels, registerWasmKernels, type CpuKernelOptions, type Wa
 export { createTypedArrayTarget, type StepMemory, type TypedArrayMemory, type TypedArrayTargetOptions } from './target/typed-array-target.js';
 export { cpuMemory } from './target/cpu-memory.js';
 export { wasmMemory } from './target/wasm-memory.js';
-export { renderJs, type JsPrecision } from './target/render-js.js';
+export { renderJs, type JsPrecision, type RenderJsOptions } from './target/render-js.js';

@@ -1,13 +1,15 @@
 import { combineFusion, type SymMap, type SymTree } from './fusion/form.js';
 import type { GradientTransformation, Params, StateOf, StateValue, StepContext, Updates } from './types.js';
 
-type Members = readonly GradientTransformation<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
-type NamedMembers = Readonly<Record<string, GradientTransformation<any>>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** Any list of transforms: the members of a positional chain, `chain(a, b, c)`. */
+export type TransformList = readonly GradientTransformation<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** Transforms keyed by name: the members of a named chain, `chain({ a, b })`, and of `partition`. */
+export type TransformRecord = Readonly<Record<string, GradientTransformation<any>>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The state of a positional chain: one entry per member, in order. */
-export type ChainState<T extends Members> = { readonly [K in keyof T]: StateOf<T[K]> };
+export type ChainState<T extends TransformList> = { readonly [K in keyof T]: StateOf<T[K]> };
 /** The state of a named chain: one entry per member name. */
-export type NamedChainState<T extends NamedMembers> = { readonly [K in keyof T]: StateOf<T[K]> };
+export type NamedChainState<T extends TransformRecord> = { readonly [K in keyof T]: StateOf<T[K]> };
 
 /**
  * Composes transforms: each member's output updates are the next member's input.
@@ -18,17 +20,17 @@ export type NamedChainState<T extends NamedMembers> = { readonly [K in keyof T]:
  * Named: `chain({ emotion: a, moments: b })`, state `{ emotion: sa, moments: sb }`,
  * which makes the state self-describing when saved.
  */
-export function chain<T extends Members>(...members: T): GradientTransformation<ChainState<T>>;
-export function chain<T extends NamedMembers>(members: T): GradientTransformation<NamedChainState<T>>;
+export function chain<T extends TransformList>(...members: T): GradientTransformation<ChainState<T>>;
+export function chain<T extends TransformRecord>(members: T): GradientTransformation<NamedChainState<T>>;
 export function chain(...args: unknown[]): GradientTransformation<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const first = args[0];
   if (args.length === 1 && first && typeof first === 'object' && !('update' in first)) {
-    return namedChain(first as NamedMembers);
+    return namedChain(first as TransformRecord);
   }
-  return positionalChain(args as unknown as Members);
+  return positionalChain(args as unknown as TransformList);
 }
 
-function positionalChain(members: Members): GradientTransformation<StateValue[]> {
+function positionalChain(members: TransformList): GradientTransformation<StateValue[]> {
   return {
     name: `chain(${members.map((m) => m.name).join(', ')})`,
     init: (params: Params) => members.map((m) => m.init(params)),
@@ -57,7 +59,7 @@ function positionalChain(members: Members): GradientTransformation<StateValue[]>
   } as unknown as GradientTransformation<StateValue[]>;
 }
 
-function namedChain(members: NamedMembers): GradientTransformation<Record<string, StateValue>> {
+function namedChain(members: TransformRecord): GradientTransformation<Record<string, StateValue>> {
   const names = Object.keys(members);
   return {
     name: `chain(${names.map((n) => `${n}: ${members[n]!.name}`).join(', ')})`,

@@ -14,7 +14,7 @@ export type {
 export { EmosensError, type EmosensErrorCode } from './errors.js';
 export { createStepContext, validateLoss } from './context.js';
 export { check, validateGradients, validateParams, type ValidateGradientsOptions } from './validate.js';
-export { chain, type ChainState, type NamedChainState } from './chain.js';
+export { chain, type ChainState, type NamedChainState, type TransformList, type TransformRecord } from './chain.js';
 export { elementwise, identity, stateless, type EmptyState } from './stateless.js';
 export { partition, type PartitionState } from './partition.js';
 export { initPerParameter, updatePerParameter, type PerParameter } from './per-parameter.js';
@@ -44,14 +44,18 @@ export {
   isSym,
   FusionDecline,
   Graph,
+  type BinaryOp,
   type Domain,
   type LeafInfo,
   type LeafRef,
   type Node,
   type NodeDef,
   type ParamInfo,
+  type ReduceOp,
   type Sym,
   type SymLike,
+  type UnaryOp,
+  type Where,
 } from './fusion/graph.js';
 export {
   combineFusion,
@@ -73,7 +77,7 @@ export {
   type FusionRunResult,
   type FusionTarget,
 } from './fusion/target.js';
-export { explainFusion, type FusionExplanation } from './fusion/explain.js';
+export { explainFusion, type ExplainStep, type FusionExplanation } from './fusion/explain.js';
 export { composedUpdate } from './fusion/composed.js';
 export { dropUnusedLines, findPowThreshold, type PowThreshold } from './fusion/patterns.js';
 export { evaluateGraph, type GraphBindings } from './fusion/evaluate.js';

@@ -2,12 +2,11 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import { EmosensError } from './errors.js';
 import { combineFusion, type SymMap, type SymTree } from './fusion/form.js';
 import type { Sym } from './fusion/graph.js';
+import type { TransformRecord } from './chain.js';
 import type { GradientTransformation, Params, StateOf, StepContext, Updates } from './types.js';
 
-type Members = Readonly<Record<string, GradientTransformation<any>>>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
 /** The state of a partition: each label's transform state, over its own parameters. */
-export type PartitionState<T extends Members> = { readonly [K in keyof T]: StateOf<T[K]> };
+export type PartitionState<T extends TransformRecord> = { readonly [K in keyof T]: StateOf<T[K]> };
 
 /**
  * Routes each parameter to one of several transforms by label (optax's `multi_transform`).
@@ -20,7 +19,7 @@ export type PartitionState<T extends Members> = { readonly [K in keyof T]: State
  *           (_, p) => (p.rank >= 2 ? 'factored' : 'dense'));
  * ```
  */
-export function partition<T extends Members>(
+export function partition<T extends TransformRecord>(
   transforms: T,
   labelOf: (name: string, param: Tensor) => keyof T & string,
 ): GradientTransformation<PartitionState<T>> {

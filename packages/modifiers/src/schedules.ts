@@ -82,8 +82,10 @@ function polynomial(init: number, end: number, power: number, steps: number, beg
  * From `initValue` to `endValue` along a power curve (optax `polynomial_schedule`, torch
  * `PolynomialLR` with `endValue` 0):
  *
- *   c = clamp(step - transitionBegin, 0, transitionSteps)
- *   value = (initValue - endValue) * (1 - c / transitionSteps)^power + endValue
+ * ```
+ * c = clamp(step - transitionBegin, 0, transitionSteps)
+ * value = (initValue - endValue) * (1 - c / transitionSteps)^power + endValue
+ * ```
  */
 export function polynomialSchedule(options: PolynomialScheduleOptions): Schedule {
   const name = 'polynomialSchedule';
@@ -116,8 +118,10 @@ export function linearSchedule(options: LinearScheduleOptions): Schedule {
  * Exponential decay (optax `exponential_decay`; torch `ExponentialLR` with
  * `transitionSteps` 1, `StepLR` with `staircase`):
  *
- *   c = step - transitionBegin,   p = c / transitionSteps (floored with `staircase`)
- *   value = c <= 0 ? initValue : initValue * decayRate^p, then bounded by `endValue`
+ * ```
+ * c = step - transitionBegin,   p = c / transitionSteps (floored with `staircase`)
+ * value = c <= 0 ? initValue : initValue * decayRate^p, then bounded by `endValue`
+ * ```
  */
 export function exponentialDecay(options: ExponentialDecayOptions): Schedule {
   const name = 'exponentialDecay';
@@ -149,8 +153,10 @@ function cosine(init: number, steps: number, alpha: number): Schedule {
  * constant (optax `cosine_decay_schedule`, torch `CosineAnnealingLR` with
  * `eta_min = alpha * initValue` and `T_max = decaySteps`, up to `T_max`):
  *
- *   c = min(step, decaySteps)
- *   value = initValue * ((1 - alpha) * 0.5 * (1 + cos(pi * c / decaySteps)) + alpha)
+ * ```
+ * c = min(step, decaySteps)
+ * value = initValue * ((1 - alpha) * 0.5 * (1 + cos(pi * c / decaySteps)) + alpha)
+ * ```
  */
 export function cosineDecaySchedule(options: CosineDecayScheduleOptions): Schedule {
   const name = 'cosineDecaySchedule';
@@ -165,9 +171,11 @@ export function cosineDecaySchedule(options: CosineDecayScheduleOptions): Schedu
  * A linear warm-up from `initValue` to `peakValue` over `warmupSteps` steps, then a cosine
  * decay to `endValue` at step `decaySteps` (optax `warmup_cosine_decay_schedule`):
  *
- *   step < warmupSteps:  initValue + (peakValue - initValue) * step / warmupSteps
- *   otherwise:           c = min(step - warmupSteps, decaySteps - warmupSteps),
- *                        endValue + (peakValue - endValue) * 0.5 * (1 + cos(pi * c / (decaySteps - warmupSteps)))
+ * ```
+ * step < warmupSteps:  initValue + (peakValue - initValue) * step / warmupSteps
+ * otherwise:           c = min(step - warmupSteps, decaySteps - warmupSteps),
+ *                      endValue + (peakValue - endValue) * 0.5 * (1 + cos(pi * c / (decaySteps - warmupSteps)))
+ * ```
  */
 export function warmupCosineDecaySchedule(options: WarmupCosineDecayScheduleOptions): Schedule {
   const name = 'warmupCosineDecaySchedule';
@@ -195,8 +203,10 @@ function join(schedules: readonly Schedule[], boundaries: readonly number[]): Sc
  * Runs `schedules[0]` until `boundaries[0]`, then `schedules[1]` from its own step 0, and
  * so on (optax `join_schedules`, torch `SequentialLR` with `milestones = boundaries`):
  *
- *   i = the number of boundaries <= step
- *   value = schedules[i](step - boundaries[i - 1])   (schedules[0](step) for i = 0)
+ * ```
+ * i = the number of boundaries <= step
+ * value = schedules[i](step - boundaries[i - 1])   (schedules[0](step) for i = 0)
+ * ```
  *
  * `boundaries` are integers >= 0 in increasing order, one fewer than `schedules`.
  */
@@ -221,7 +231,9 @@ export function joinSchedules(schedules: readonly Schedule[], boundaries: readon
  * `initValue`, multiplied by `scale` from each `boundary` on (optax
  * `piecewise_constant_schedule`, torch `MultiStepLR` with a scale `gamma` per milestone):
  *
- *   value = initValue * product of the scales whose boundary <= step
+ * ```
+ * value = initValue * product of the scales whose boundary <= step
+ * ```
  *
  * `boundariesAndScales` maps integer steps >= 0 to scales >= 0, e.g. `{ 100: 0.1, 200: 0.1 }`.
  */
@@ -260,7 +272,9 @@ export interface StepDecayScheduleOptions {
  * `initValue` multiplied by `gamma` every `stepSize` steps (torch `StepLR(step_size, gamma)`;
  * optax writes it as `exponential_decay(..., staircase=True)`):
  *
- *   value = initValue * gamma^floor(step / stepSize)
+ * ```
+ * value = initValue * gamma^floor(step / stepSize)
+ * ```
  */
 export function stepDecaySchedule(options: StepDecayScheduleOptions): Schedule {
   const name = 'stepDecaySchedule';
@@ -318,10 +332,12 @@ function onecycle(name: string, options: OnecycleScheduleOptions, anneal: Anneal
  * `anneal_strategy='cos'`, `three_phase=False`; Smith and Topin, arXiv 1708.07120): from
  * `peakValue / divFactor` up to `peakValue`, then down to `peakValue / (divFactor * finalDivFactor)`.
  *
- *   e1 = pctStart * transitionSteps - 1,   e2 = transitionSteps - 1,   t = min(step, e2)
- *   t <= e1:  cos(init, peak, t / e1)
- *   else:     cos(peak, min, (t - e1) / (e2 - e1))
- *   cos(a, b, p) = b + (a - b) / 2 * (1 + cos(pi * p))
+ * ```
+ * e1 = pctStart * transitionSteps - 1,   e2 = transitionSteps - 1,   t = min(step, e2)
+ * t <= e1:  cos(init, peak, t / e1)
+ * else:     cos(peak, min, (t - e1) / (e2 - e1))
+ * cos(a, b, p) = b + (a - b) / 2 * (1 + cos(pi * p))
+ * ```
  *
  * Follows torch's phase boundaries: the peak is reached at step `pctStart * transitionSteps - 1`
  * and the final value at step `transitionSteps - 1` (held after, where torch refuses to step).
@@ -359,8 +375,10 @@ export interface CosineWarmRestartsScheduleOptions {
  * torch `CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)`; optax's `sgdr_schedule`
  * takes a list of warm-up cosine pieces instead):
  *
- *   periods T_0 = firstPeriod, T_i = T_{i-1} * periodMultiplier; c = steps since the last restart
- *   value = minValue + (initValue - minValue) * (1 + cos(pi * c / T_i)) / 2
+ * ```
+ * periods T_0 = firstPeriod, T_i = T_{i-1} * periodMultiplier; c = steps since the last restart
+ * value = minValue + (initValue - minValue) * (1 + cos(pi * c / T_i)) / 2
+ * ```
  */
 export function cosineWarmRestartsSchedule(options: CosineWarmRestartsScheduleOptions): Schedule {
   const name = 'cosineWarmRestartsSchedule';

@@ -1,3 +1,7 @@
+/**
+ * @packageDocumentation
+ * @mergeModuleWith <project>
+ */
 export {
   TransformOptimizer,
   type NonFinitePolicy,

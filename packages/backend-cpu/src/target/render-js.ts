@@ -74,7 +74,10 @@ function literal(v: number): string {
  * block and no optimizer.
  */
 export interface RenderJsOptions {
-  /** Compile element passes to WebAssembly SIMD (for tensors in a wasm memory): passes are collected here. */
+  /**
+   * Compile element passes to WebAssembly SIMD (for tensors in a wasm memory): passes are collected here.
+   * @internal the wasm memory's own use (`WasmPasses` is not exported)
+   */
   readonly wasm?: WasmPasses;
   /** Write each parameter's new values to a separate array (`inputs.paramsOut`) instead of in place. */
   readonly freshParams?: boolean;
