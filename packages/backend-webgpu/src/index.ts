@@ -1,3 +1,7 @@
+/**
+ * @packageDocumentation
+ * @mergeModuleWith <project>
+ */
 export { registerWebGpuKernels, WEBGPU_BACKEND } from './register-webgpu-kernels.js';
 export { createWgslTarget } from './target/wgsl-target.js';
 export {
@@ -5,12 +9,14 @@ export {
   type BufferRef,
   type LossKind,
   type RenderWgslOptions,
+  type ScratchCopy,
   type SignalPlace,
   type UniformEntry,
   type WgslBinding,
   type WgslPlan,
   type WgslProgram,
 } from './target/render-wgsl.js';
+export type { Lanes } from './target/wgsl-ops.js';
 export {
   CHROMIUM_SWIFTSHADER_ICD,
   setupNodeWebGpu,
