@@ -27,6 +27,9 @@ function testedPackages() {
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const problems = [];
+/** Packages whose own count is printed too, before the summary line. */
+const shownApart = { '@emosens/doc-test': 'doc test (every README and doc example)' };
+const apart = [];
 
 for (const { name, dir } of testedPackages()) {
   const file = path.join(dir, '.vitest', 'results.json');
@@ -55,6 +58,10 @@ for (const { name, dir } of testedPackages()) {
     failed += 1;
   }
   totals.failed += failed;
+  if (shownApart[name]) {
+    const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+    apart.push(`${shownApart[name]}: ${report.numPassedTests ?? 0} passed, ${failed} failed, ${skipped} skipped`);
+  }
 }
 
 function firstLine(text) {
@@ -62,6 +69,7 @@ function firstLine(text) {
 }
 
 for (const problem of problems) console.error(problem);
+for (const line of apart) console.log(line);
 const parts = [`${totals.passed} passed`, `${totals.failed} failed`];
 if (totals.skipped > 0) parts.push(`${totals.skipped} skipped`);
 console.log(parts.join(', '));
