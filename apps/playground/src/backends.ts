@@ -3,9 +3,6 @@ import { registerCpuKernels, registerWasmKernels } from '@emosens/backend-cpu';
 import { registerWebGpuKernels } from '@emosens/backend-webgpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-webgl';
-import '@tensorflow/tfjs-backend-webgpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 /** The tfjs backends the page can switch between. */
 export const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
@@ -35,9 +32,25 @@ function registerFusedKernels(): void {
   for (const kernels of Object.values(FUSED_KERNELS)) kernels.register();
 }
 
-// The wasm backend fetches its .wasm binaries from here: copied into the build output by
-// scripts/prepare-assets.mjs, so the page needs no network. Relative to the page.
-setWasmPaths(new URL('tfjs-wasm/', document.baseURI).href);
+/**
+ * Loads a backend's tfjs package on first use (each is its own chunk of the build; the
+ * cpu backend is always there). The wasm backend fetches its .wasm binaries from
+ * `tfjs-wasm/` next to the page: copied into the build output by
+ * scripts/prepare-assets.mjs, so the page needs no network.
+ */
+const LOADERS: { readonly [B in BackendName]: () => Promise<void> } = {
+  cpu: async () => undefined,
+  webgl: async () => {
+    await import('@tensorflow/tfjs-backend-webgl');
+  },
+  webgpu: async () => {
+    await import('@tensorflow/tfjs-backend-webgpu');
+  },
+  wasm: async () => {
+    const { setWasmPaths } = await import('@tensorflow/tfjs-backend-wasm');
+    setWasmPaths(new URL('tfjs-wasm/', document.baseURI).href);
+  },
+};
 
 export type BackendResult = { ok: true; name: BackendName; fused: string | null } | { ok: false; name: BackendName; reason: string };
 
@@ -51,6 +64,7 @@ export async function useBackend(name: BackendName): Promise<BackendResult> {
   let ok = false;
   let reason = '';
   try {
+    await LOADERS[name]();
     ok = await tf.setBackend(name);
     await tf.ready();
   } catch (error) {

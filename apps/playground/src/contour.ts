@@ -18,23 +18,25 @@ export function drawContour(canvas: HTMLCanvasElement, fn: TestFunction, traces:
   const cols = Math.ceil(width / cell);
   const rows = Math.ceil(height / cell);
   const values = new Float64Array(cols * rows);
-  let low = Infinity;
-  let high = -Infinity;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const x = min + ((c + 0.5) / cols) * (max - min);
       const y = max - ((r + 0.5) / rows) * (max - min);
-      const v = Math.log10(1e-3 + Math.max(0, fn.value(x, y) - 0));
+      const v = Math.log10(1e-3 + Math.max(0, fn.value(x, y)));
       values[r * cols + c] = v;
-      if (v < low) low = v;
-      if (v > high) high = v;
     }
   }
+  // Band edges at quantiles of the plotted values: every band covers about as much of the
+  // square, whatever the function's range (Rosenbrock's valley and Rastrigin's bumps alike).
   const bands = 18;
+  const sorted = Float64Array.from(values).sort();
+  const edges = Array.from({ length: bands - 1 }, (_, k) => sorted[Math.floor(((k + 1) / bands) * sorted.length)]!);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const t = (values[r * cols + c]! - low) / (high - low || 1);
-      const band = Math.min(bands - 1, Math.floor(t * bands)) / (bands - 1);
+      const v = values[r * cols + c]!;
+      let index = 0;
+      while (index < edges.length && v > edges[index]!) index++;
+      const band = index / (bands - 1);
       // Dark blue (low) to pale yellow (high).
       const red = Math.round(20 + 235 * band);
       const green = Math.round(30 + 200 * band);
