@@ -1,21 +1,19 @@
-// The API reference: one site for every published package (`pnpm docs` -> docs-site/).
+// The API reference: one site for every published package (`pnpm run docs` -> docs-site/).
 // Private packages (tests only) are left out. Each package's entry points are its
 // package.json exports: typedoc follows their types (dist/*.d.ts) back to the sources
-// through the declaration maps, so the packages are built first (`pnpm docs` does that).
-// Each package's README is its module page; docs/*.md are the project's documents.
+// through the declaration maps, so the packages are built first (`pnpm run docs` does that).
+// Each package's README is its module page; docs/*.md and the apps' READMEs are the
+// project's documents.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
-const published = readdirSync('packages', { withFileTypes: true })
-  .filter((entry) => entry.isDirectory())
-  .map((entry) => `packages/${entry.name}`)
-  .filter((dir) => {
-    try {
-      return !JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')).private;
-    } catch {
-      return false;
-    }
-  });
+const isPrivate = (dir) => JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')).private === true;
+const packageDirs = readdirSync('packages', { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && existsSync(`packages/${entry.name}/package.json`))
+  .map((entry) => `packages/${entry.name}`);
+const published = packageDirs.filter((dir) => !isPrivate(dir));
+// The private packages' READMEs (the root README links them) join the documents.
+const privateReadmes = packageDirs.filter((dir) => isPrivate(dir) && existsSync(`${dir}/README.md`)).map((dir) => `${dir}/README.md`);
 
 // Source links ("Defined in") point at the commit on the origin remote's host when it is
 // GitHub, GitLab or Bitbucket. Without an origin remote (a local clone), the file and line
@@ -40,7 +38,7 @@ const config = {
     ...(hasOrigin ? {} : { gitRevision: 'HEAD' }),
   },
   readme: 'README.md',
-  projectDocuments: ['docs/*.md', 'apps/*/README.md'],
+  projectDocuments: ['docs/*.md', 'apps/*/README.md', ...privateReadmes],
   out: 'docs-site',
   treatWarningsAsErrors: true,
 };
