@@ -58,6 +58,13 @@ describe.skipIf(missing !== null)('playground in chromium', () => {
     });
     page.on('pageerror', (error) => errors.push(`page error: ${error.message}`));
     page.on('requestfailed', (request) => errors.push(`request failed: ${request.url()}`));
+    // Offline: anything outside the static site is refused (and counted as an error).
+    await page.route('**/*', async (route) => {
+      const url = route.request().url();
+      if (url.startsWith(server.url)) return route.continue();
+      errors.push(`request outside the site: ${url}`);
+      return route.abort();
+    });
     await page.goto(server.url);
     await page.waitForFunction(() => document.body.dataset['ready'] === 'true', undefined, { timeout: 60_000 });
     return { page, errors };
@@ -69,6 +76,10 @@ describe.skipIf(missing !== null)('playground in chromium', () => {
       const started = Date.now();
       const optimizers = await page.evaluate(() => window.__playground!.optimizers);
       expect(optimizers.length).toBeGreaterThanOrEqual(20); // 19 ready-made + the custom chain
+      // The custom chain's form shows the TypeScript that builds it.
+      const code = await page.locator('#chain-code').textContent();
+      expect(code).toContain('const transform = chain({');
+      expect(code).toContain('new TransformOptimizer(transform)');
       const race = await page.evaluate(
         (o) => window.__playground!.race(o),
         { backend, fn: 'bowl', optimizers, steps: RACE_STEPS } satisfies Parameters<PlaygroundHook['race']>[0],
