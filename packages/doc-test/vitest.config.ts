@@ -6,5 +6,5 @@ const shared = sharedTestConfig(import.meta.url);
 // Each example runs in its own Node process; two at a time suits the 2-core CI machines.
 export default defineConfig({
   ...shared,
-  test: { ...shared.test, maxConcurrency: 2, testTimeout: 300_000, hookTimeout: 300_000 },
+  test: { ...shared.test, maxConcurrency: 2, testTimeout: 400_000, hookTimeout: 400_000 },
 });

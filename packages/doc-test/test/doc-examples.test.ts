@@ -1,6 +1,6 @@
 // The doc test: every ts/typescript/js/javascript/mjs block of every README and doc runs
 // as written, one test per example named `file:line` (its opening fence). Each is written
-// to .doc-test/ inside this package, so `@emosens/*` resolve to the workspace packages
+// to .doc-test/run-<pid>/ inside this package, so `@emosens/*` resolve to the workspace packages
 // (through the `@emosens/source` export condition: the TypeScript sources, no build), run
 // by tsx under Node with a timeout, and the TypeScript ones are type-checked together by
 // tsc with the repository's strict settings. Markdown directives, on the line before a fence:
@@ -12,16 +12,19 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleName, findExamples, renderExample, type Example } from '../src/extract.js';
 
 const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const root = path.resolve(packageDir, '..', '..');
-const workDir = path.join(packageDir, '.doc-test');
+// One directory per run (the process id), so runs side by side do not clobber each other.
+const workDir = path.join(packageDir, '.doc-test', `run-${process.pid}`);
 const tsxCli = path.join(packageDir, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const tscCli = path.join(packageDir, 'node_modules', 'typescript', 'bin', 'tsc');
 /** Per example (the slowest, alone, take about 15 s; CI runs other packages' tests beside them). */
 const runTimeoutMs = 120_000;
+/** For tsc over all TypeScript examples (about 15 s alone). The test timeout covers both. */
+const typeCheckTimeoutMs = 240_000;
 
 interface Prepared {
   example: Example;
@@ -94,7 +97,7 @@ function mapLocations(text: string): string {
 let typeErrors: Promise<Map<string, string[]>>;
 
 async function typeCheck(): Promise<Map<string, string[]>> {
-  const { code, output, timedOut } = await run(process.execPath, [tscCli, '-p', 'tsconfig.json', '--pretty', 'false'], 300_000);
+  const { code, output, timedOut } = await run(process.execPath, [tscCli, '-p', 'tsconfig.json', '--pretty', 'false'], typeCheckTimeoutMs);
   const errors = new Map<string, string[]>();
   const general: string[] = [];
   for (const line of output.split('\n')) {
@@ -114,25 +117,29 @@ async function typeCheck(): Promise<Map<string, string[]>> {
     list.push(`${where.file}:${where.line}: ${match[3]}`);
     errors.set(fileName, list);
   }
-  if (timedOut) general.push('tsc did not finish within 300 s');
+  if (timedOut) general.push(`tsc did not finish within ${typeCheckTimeoutMs / 1000} s`);
   else if (code !== 0 && errors.size === 0 && general.length === 0) general.push(`tsc exited with code ${String(code)}:\n${output}`);
   if (general.length > 0) errors.set('', general);
   return errors;
 }
 
 beforeAll(() => {
-  rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true });
   for (const { fileName } of prepared) writeFileSync(path.join(workDir, fileName), sources.get(fileName) ?? '');
   // The repository's strict settings; `@emosens/*` type-checked from their sources.
   const tsconfig = {
-    extends: '../../../tsconfig.base.json',
+    extends: path.join(root, 'tsconfig.base.json'),
     compilerOptions: { noEmit: true, customConditions: ['@emosens/source'], declaration: false, declarationMap: false, sourceMap: false },
     include: prepared.filter((entry) => entry.example.lang === 'ts').map((entry) => entry.fileName),
   };
   writeFileSync(path.join(workDir, 'tsconfig.json'), `${JSON.stringify(tsconfig, null, 2)}\n`);
   typeErrors = typeCheck();
   // Vitest would wait for a returned promise; the examples run while tsc does.
+});
+
+afterAll(async () => {
+  await typeErrors;
+  rmSync(workDir, { recursive: true, force: true });
 });
 
 describe.concurrent('every code example in the READMEs and docs', () => {
