@@ -1,3 +1,4 @@
+import { EmosensError } from './errors.js';
 import { combineFusion, type SymMap, type SymTree } from './fusion/form.js';
 import type { GradientTransformation, Params, StateOf, StateValue, StepContext, Updates } from './types.js';
 
@@ -30,11 +31,34 @@ export function chain(...args: unknown[]): GradientTransformation<any> { // esli
   return positionalChain(args as unknown as TransformList);
 }
 
+/** Checks that a positional chain's state has one entry per member (a corrupt or foreign state otherwise fails deep inside a member). */
+function checkPositionalState(name: string, state: unknown, count: number): void {
+  if (!Array.isArray(state) || state.length !== count) {
+    const got = Array.isArray(state) ? `${state.length} ${state.length === 1 ? 'entry' : 'entries'}` : 'no array';
+    throw new EmosensError('INVALID_STATE', `${name}: the state has ${got}, expected ${count} (one per member, in order).`);
+  }
+}
+
+/** Checks that a named chain's state has exactly one entry per member name. */
+function checkNamedState(name: string, state: unknown, names: readonly string[]): void {
+  if (typeof state !== 'object' || state === null || Array.isArray(state)) {
+    throw new EmosensError('INVALID_STATE', `${name}: the state must be an object with one entry per member (${names.join(', ')}).`);
+  }
+  const missing = names.filter((n) => !(n in state));
+  const extra = Object.keys(state).filter((k) => !names.includes(k));
+  if (missing.length > 0 || extra.length > 0) {
+    const parts = [...missing.map((n) => `missing '${n}'`), ...extra.map((n) => `unexpected '${n}'`)];
+    throw new EmosensError('INVALID_STATE', `${name}: the state must have one entry per member (${names.join(', ')}); ${parts.join(', ')}.`);
+  }
+}
+
 function positionalChain(members: TransformList): GradientTransformation<StateValue[]> {
+  const name = `chain(${members.map((m) => m.name).join(', ')})`;
   return {
-    name: `chain(${members.map((m) => m.name).join(', ')})`,
+    name,
     init: (params: Params) => members.map((m) => m.init(params)),
     update(updates: Updates, state: StateValue[], params: Params, context: StepContext) {
+      checkPositionalState(name, state, members.length);
       let current = updates;
       const next: StateValue[] = [];
       members.forEach((member, i) => {
@@ -46,6 +70,7 @@ function positionalChain(members: TransformList): GradientTransformation<StateVa
     },
     fusion: combineFusion(members, (forms) => ({
       update(updates, state, params, context) {
+        checkPositionalState(name, state, forms.length);
         let current: SymMap = updates;
         const next: SymTree[] = [];
         forms.forEach((form, i) => {
@@ -61,14 +86,16 @@ function positionalChain(members: TransformList): GradientTransformation<StateVa
 
 function namedChain(members: TransformRecord): GradientTransformation<Record<string, StateValue>> {
   const names = Object.keys(members);
+  const name = `chain(${names.map((n) => `${n}: ${members[n]!.name}`).join(', ')})`;
   return {
-    name: `chain(${names.map((n) => `${n}: ${members[n]!.name}`).join(', ')})`,
+    name,
     init(params: Params) {
       const state: Record<string, StateValue> = {};
       for (const n of names) state[n] = members[n]!.init(params);
       return state;
     },
     update(updates: Updates, state: Record<string, StateValue>, params: Params, context: StepContext) {
+      checkNamedState(name, state, names);
       let current = updates;
       const next: Record<string, StateValue> = {};
       for (const n of names) {
@@ -82,6 +109,7 @@ function namedChain(members: TransformRecord): GradientTransformation<Record<str
       names.map((n) => members[n]!),
       (forms) => ({
         update(updates, state, params, context) {
+          checkNamedState(name, state, names);
           let current: SymMap = updates;
           const next: Record<string, SymTree> = {};
           names.forEach((n, i) => {

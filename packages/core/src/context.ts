@@ -1,10 +1,8 @@
-import { scalar, type Scalar, type Tensor } from '@tensorflow/tfjs-core';
+import { getBackend, scalar, type Scalar } from '@tensorflow/tfjs-core';
 import { EmosensError } from './errors.js';
+import { describeValue, isTensor } from './internal/is-tensor.js';
 import type { Loss, SignalName, Signals, StepContext } from './types.js';
 
-function isTensor(value: unknown): value is Tensor {
-  return typeof value === 'object' && value !== null && 'dataId' in value && 'shape' in value;
-}
 
 /**
  * Creates the context of one step.
@@ -72,6 +70,16 @@ export function createStepContext(loss?: Loss): StepContext {
  * the loss as a number.
  */
 export function readLossNumber(loss: Scalar, block: string): number {
+  const backend = getBackend();
+  // tfjs-webgpu's synchronous read fails in Node and, in headless Chromium, returns zeros for a
+  // value computed on the GPU: never trust it for a rule that steers the step
+  if (backend === 'webgpu') {
+    throw new EmosensError(
+      'INVALID_LOSS',
+      `Block '${block}' needs this step's loss as a number, and the ${backend} backend cannot read a tensor back synchronously ` +
+        `(it fails in Node and may read zeros in a browser). Pass the loss as a number, e.g. step(grads, { loss: (await lossTensor.data())[0] }).`,
+    );
+  }
   try {
     return loss.dataSync()[0]!;
   } catch (error) {
@@ -140,11 +148,7 @@ export function validateLoss(loss: unknown): asserts loss is Loss {
     }
     return;
   }
-  throw new EmosensError('INVALID_LOSS', `loss: expected a number or a scalar tensor, got ${describe(loss)}.`);
+  throw new EmosensError('INVALID_LOSS', `loss: expected a number or a scalar tensor, got ${describeValue(loss)}.`);
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
-}
+

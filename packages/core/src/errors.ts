@@ -12,7 +12,9 @@ export type EmosensErrorCode =
   | 'INVALID_OPTION'
   | 'INVALID_STATE'
   | 'NON_FINITE'
-  | 'MISSING_DEPENDENCY';
+  | 'MISSING_DEPENDENCY'
+  | 'DISPOSED'
+  | 'INVALID_ARGUMENT';
 
 /**
  * The one error class of emosens. `code` says what kind of input was refused; the

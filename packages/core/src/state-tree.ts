@@ -1,10 +1,8 @@
 import { dispose, type Tensor } from '@tensorflow/tfjs-core';
 import { EmosensError } from './errors.js';
+import { isTensor } from './internal/is-tensor.js';
 import type { StateValue } from './types.js';
 
-function isTensor(value: unknown): value is Tensor {
-  return typeof value === 'object' && value !== null && 'dataId' in value && 'shape' in value && 'dtype' in value;
-}
 
 /** One leaf of a state tree, addressed by its path (keys and indices joined with `/`). */
 export interface StateLeaf {

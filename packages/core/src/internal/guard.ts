@@ -2,11 +2,9 @@
 // the whole step, and selects that apply it without reading it back (../finite-guard.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { allFinite, selectWhere } from '../finite-guard.js';
+import { isTensor } from './is-tensor.js';
 import type { Loss, Signals, StateValue, Updates } from '../types.js';
 
-function isTensor(value: unknown): value is tf.Tensor {
-  return typeof value === 'object' && value !== null && 'dataId' in value && 'shape' in value && 'dtype' in value;
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !isTensor(value);
