@@ -14,6 +14,7 @@ export type {
 export { EmosensError, type EmosensErrorCode } from './errors.js';
 export { createStepContext, validateLoss } from './context.js';
 export { check, validateGradients, validateParams, type ValidateGradientsOptions } from './validate.js';
+export { describeValue } from './internal/is-tensor.js';
 export { chain, type ChainState, type NamedChainState, type TransformList, type TransformRecord } from './chain.js';
 export { elementwise, identity, stateless, type EmptyState } from './stateless.js';
 export { partition, type PartitionState } from './partition.js';

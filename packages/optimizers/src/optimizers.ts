@@ -81,7 +81,7 @@ export function emoAiry(options: EmoOptions = {}): GradientTransformation<StateV
  * decoupledWeightDecay off.
  */
 export function emoCats(options: EmoCatsOptions = {}): GradientTransformation<StateValue> {
-  const o = resolveOptions('emoCats', options, { betas: [0.9, 0.99], weightDecay: 0.01 });
+  const o = resolveOptions('emoCats', options, { betas: [0.9, 0.99], weightDecay: 0.01 }, ['decoupledWeightDecay']);
   const decoupled = check.boolean('emoCats', 'decoupledWeightDecay', options.decoupledWeightDecay ?? false);
   const direction = rootFiltered(chain(scaleByLionMoment({ b1: o.b1, b2: o.b2 }), scaleBySign()));
   const weightDecay = decoupled && o.lr > 0 ? o.weightDecay / o.lr : o.weightDecay;

@@ -1,4 +1,4 @@
-import { check, EmosensError } from '@emosens/core';
+import { check, describeValue, EmosensError } from '@emosens/core';
 import type { Schedule } from '@emosens/modifiers';
 
 /**
@@ -60,22 +60,20 @@ export type ResolvedOptions = {
   readonly useShadow: boolean;
 };
 
-const KNOWN = new Set(['lr', 'betas', 'eps', 'weightDecay', 'useShadow', 'decoupledWeightDecay']);
+/** The options every Emo v2 optimizer takes; `extra` names an optimizer's own (emoCats: `decoupledWeightDecay`). */
+const EMO_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'useShadow'] as const;
 
-/** Applies defaults and validates, naming the optimizer and option on error. */
+/**
+ * Applies defaults and validates, naming the optimizer and option on error. Only the Emo
+ * options and the optimizer's `extra` ones are accepted (checked by {@link checkOptionKeys}).
+ */
 export function resolveOptions(
   optimizer: string,
   options: EmoCatsOptions,
   defaults: { betas: readonly [number, number]; weightDecay: number },
+  extra: readonly string[] = [],
 ): ResolvedOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new EmosensError('INVALID_OPTION', `${optimizer}: options must be an object, got ${String(options)}.`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) {
-      throw new EmosensError('INVALID_OPTION', `${optimizer}: unknown option '${key}'; known options: ${[...KNOWN].join(', ')}.`);
-    }
-  }
+  checkOptionKeys(optimizer, options, [...EMO_KEYS, ...extra]);
   const lr = check.number(optimizer, 'lr', options.lr ?? 1e-3, { min: 0 });
   const [b1, b2] = check.betas(optimizer, 'betas', options.betas ?? defaults.betas);
   const eps = check.number(optimizer, 'eps', options.eps ?? 1e-8, { min: 0 });
@@ -180,7 +178,7 @@ export interface LionOptions {
  */
 export function checkOptionKeys(optimizer: string, options: unknown, known: readonly string[]): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new EmosensError('INVALID_OPTION', `${optimizer}: options must be an object, got ${String(options)}.`);
+    throw new EmosensError('INVALID_OPTION', `${optimizer}: options must be an object, got ${describeValue(options)}.`);
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
