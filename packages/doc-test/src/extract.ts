@@ -1,16 +1,20 @@
 // Finds the code examples of the repository's markdown: every fenced block tagged
-// ts/typescript/js/javascript/mjs in the root README, packages/*/README.md,
+// ts/typescript/js/javascript/mjs/cjs in the root README, packages/*/README.md,
 // apps/*/README.md and docs/*.md, with the doc-test directive written right before it.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** The languages whose blocks are run; `ts`/`typescript` ones are type-checked too. */
-export const runLanguages: Record<string, 'ts' | 'js'> = {
+/** How a block runs: TypeScript (type-checked too), an ES module, or CommonJS. */
+export type RunLanguage = 'ts' | 'js' | 'cjs';
+
+/** The languages whose blocks are run. */
+export const runLanguages: Record<string, RunLanguage> = {
   ts: 'ts',
   typescript: 'ts',
   js: 'js',
   javascript: 'js',
   mjs: 'js',
+  cjs: 'cjs',
 };
 
 /**
@@ -41,7 +45,7 @@ export interface Example {
   file: string;
   /** The opening fence line of its first block: the example's name is `file:line`. */
   line: number;
-  lang: 'ts' | 'js';
+  lang: RunLanguage;
   /** The blocks, in order (each with its own line, for mapping errors back). */
   blocks: CodeBlock[];
   /** Why it is neither run nor type-checked, when it is skipped. */
@@ -166,8 +170,9 @@ export function renderExample(example: Example): { source: string; lineOf: (gene
     parts.push(block.code);
     next += block.code.split('\n').length;
   }
-  // `export {}` makes a block without imports a module of its own (no shared globals).
-  const source = `${parts.join('\n')}\nexport {};\n`;
+  // `export {}` makes a block without imports a module of its own (no shared globals);
+  // a CommonJS file is a module already.
+  const source = `${parts.join('\n')}\n${example.lang === 'cjs' ? '' : 'export {};\n'}`;
   const lineOf = (generatedLine: number) => {
     let mapped = { file: example.file, line: example.line };
     for (const [from, markdownLine] of segments) {

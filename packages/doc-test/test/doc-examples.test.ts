@@ -1,4 +1,4 @@
-// The doc test: every ts/typescript/js/javascript/mjs block of every README and doc runs
+// The doc test: every ts/typescript/js/javascript/mjs/cjs block of every README and doc runs
 // as written, one test per example named `file:line` (its opening fence). Each is written
 // to .doc-test/run-<pid>/ inside this package, so `@emosens/*` resolve to the workspace packages
 // (through the `@emosens/source` export condition: the TypeScript sources, no build), run
@@ -39,7 +39,7 @@ const prepared: Prepared[] = examples
   .filter((example) => example.skip === undefined)
   .map((example) => {
     const slug = `${example.file.replace(/\.md$/, '').replace(/[^A-Za-z0-9]+/g, '-')}-L${example.line}`;
-    const fileName = `${slug}.${example.lang === 'ts' ? 'ts' : 'mjs'}`;
+    const fileName = `${slug}.${{ ts: 'ts', js: 'mjs', cjs: 'cjs' }[example.lang]}`;
     const { source, lineOf } = renderExample(example);
     sources.set(fileName, source);
     return { example, fileName, lineOf };
@@ -159,10 +159,11 @@ describe.concurrent('every code example in the READMEs and docs', () => {
     it(title, async () => {
       if (!entry) throw new Error(`${name} was not prepared`);
       const problems: string[] = [];
+      // CommonJS blocks run on plain Node: `require` resolves to the packages' CommonJS
+      // build in dist/ (the sources are ES modules), which turbo builds before this test.
+      const args = example.lang === 'cjs' ? [entry.fileName] : [tsxCli, '--conditions=@emosens/source', entry.fileName];
       const outcome: Outcome =
-        example.typeCheckOnly === undefined
-          ? await run(process.execPath, [tsxCli, '--conditions=@emosens/source', entry.fileName], runTimeoutMs)
-          : { code: 0, output: '', timedOut: false };
+        example.typeCheckOnly === undefined ? await run(process.execPath, args, runTimeoutMs) : { code: 0, output: '', timedOut: false };
       if (outcome.timedOut) problems.push(`did not finish within ${runTimeoutMs / 1000} s`);
       else if (outcome.code !== 0) problems.push(`exited with code ${String(outcome.code)}`);
       if (problems.length > 0) {

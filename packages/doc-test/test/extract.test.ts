@@ -53,6 +53,12 @@ describe('extractBlocks and collectExamples', () => {
     expect(lineOf(1)).toEqual({ file: 'x.md', line: 3 });
     expect(lineOf(2)).toEqual({ file: 'x.md', line: 7 });
   });
+
+  it('runs a cjs block as CommonJS (no export added)', () => {
+    const [example] = collectExamples(extractBlocks("```cjs\nconst a = require('a');\n```", 'x.md'));
+    expect(example?.lang).toBe('cjs');
+    expect(renderExample(example!).source).toBe("const a = require('a');\n");
+  });
 });
 
 describe('parseDirective', () => {
