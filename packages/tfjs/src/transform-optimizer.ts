@@ -47,6 +47,11 @@ export type NonFinitePolicy = 'skip' | 'skipExact' | 'throw';
 
 const POLICIES: readonly NonFinitePolicy[] = ['skip', 'skipExact', 'throw'];
 
+/** Variable names for a message: the first six, then how many more. */
+function listNames(names: readonly string[]): string {
+  return names.length <= 6 ? names.join(', ') : `${names.slice(0, 6).join(', ')}, ... (${names.length - 6} more)`;
+}
+
 /** How to rebuild an optimizer's transform from a config: a registered factory and its options. */
 export interface TransformSource {
   readonly factory: string;
@@ -289,9 +294,30 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       }
       return v;
     });
+    this.checkSameModel(names);
     if (this.pendingRestore !== undefined) this.restore(names, vars);
     this.engine.addParams(Object.fromEntries(names.map((n, i) => [n, vars[i]!])));
     return this.engine.params as Record<string, tf.Variable>;
+  }
+
+  /**
+   * One optimizer per model: a step whose variables share none with the ones this
+   * optimizer already trains is a second model's (one optimizer compiled into two models).
+   * Its state (moments, loss averages, the emotion scalar) belongs to the first model, so
+   * going on would mix the two trainings without a word; this throws `INVALID_ARGUMENT`
+   * before anything changes. New variables next to known ones (a layer unfrozen later)
+   * still extend the state.
+   */
+  private checkSameModel(names: readonly string[]): void {
+    const known = this.engine.parameterNames;
+    if (this.pendingRestore !== undefined || known.length === 0 || names.some((n) => known.includes(n))) return;
+    throw new EmosensError(
+      'INVALID_ARGUMENT',
+      `TransformOptimizer: this step's variables (${listNames(names)}) share none with the ${known.length} variables this optimizer trains ` +
+        `(${listNames(known)}): the optimizer was compiled into a second model, or given another model's gradients. Its state ` +
+        '(moments, loss averages, the emotion scalar) belongs to the first model, and sharing it would mix both trainings. ' +
+        'Use one optimizer per model: call emoSens(...) (or createOptimizer) once for each model.compile.',
+    );
   }
 
   /**
@@ -308,8 +334,10 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     if (!byName && saved.length !== names.length) {
       throw new EmosensError(
         'INVALID_STATE',
-        `TransformOptimizer: the restored state covers ${saved.length} variables (${saved.map((p) => p.name).join(', ')}), ` +
-          `but this step updates ${names.length} (${names.join(', ')}); they match neither by name nor by position.`,
+        `TransformOptimizer: the restored optimizer state covers ${saved.length} variables (${listNames(saved.map((p) => p.name))}), ` +
+          `but this model trains ${names.length} (${listNames(names)}); they match neither by name nor by position. The state was ` +
+          'saved from a different model, or from an optimizer shared between models (an optimizer trains one model); ' +
+          'load it into the model it was saved with, or start this one with a fresh optimizer.',
       );
     }
     const params: Record<string, tf.Variable> = {};
