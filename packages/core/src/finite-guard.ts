@@ -20,9 +20,19 @@ export function allFinite(loss: Loss | undefined, grads: Updates): tf.Scalar {
       loss === undefined || typeof loss === 'number'
         ? tf.scalar(loss === undefined || Number.isFinite(Math.fround(loss)), 'bool')
         : tf.reshape(tf.isFinite(loss), []);
-    for (const g of Object.values(grads)) ok = tf.logicalAnd(ok, tf.all(tf.isFinite(g)));
+    for (const g of Object.values(grads)) ok = tf.logicalAnd(ok, isAllFinite(g));
     return ok as tf.Scalar;
   });
+}
+
+/**
+ * Whether every entry of `t` is finite, as a bool scalar owned by the caller. A zero-size
+ * tensor has no entry that is not finite, so it counts as finite (`tf.all` of an empty
+ * tensor is false on tfjs's backends, which made every step with a zero-size parameter
+ * count as non-finite). Every finiteness test of core goes through here.
+ */
+export function isAllFinite(t: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => (t.size === 0 ? tf.scalar(true, 'bool') : tf.all(tf.isFinite(t)))) as tf.Scalar;
 }
 
 /**

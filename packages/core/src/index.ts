@@ -20,7 +20,7 @@ export { elementwise, identity, stateless, type EmptyState } from './stateless.j
 export { partition, type PartitionState } from './partition.js';
 export { initPerParameter, updatePerParameter, type PerParameter } from './per-parameter.js';
 export { applyUpdates } from './apply-updates.js';
-export { allFinite, selectWhere } from './finite-guard.js';
+export { allFinite, isAllFinite, selectWhere } from './finite-guard.js';
 export { applyStep, type ApplyStepOptions, type ApplyStepResult, type StepPath } from './apply-step.js';
 export { runTransform, type RunStepOptions, type RunStepResult } from './run-step.js';
 export { StepEngine, mergeState, type NonFinitePolicy, type StepEngineOptions } from './step-engine.js';

@@ -125,7 +125,7 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
 
   /** Releases the state, the last signals and any variables this object created. */
   dispose(): void {
-    this.engine.release();
+    this.engine.dispose();
     dispose(this.owned);
   }
 }

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import { applyStep, type StepPath } from './apply-step.js';
 import { EmosensError } from './errors.js';
-import { allFinite } from './finite-guard.js';
+import { allFinite, isAllFinite } from './finite-guard.js';
+import { validateGradients } from './validate.js';
 import { collectTensors, disposeReplaced, disposeState, isTensor } from './state-tree.js';
 import type { GradientTransformation, Loss, SignalName, Signals, StateValue, Updates } from './types.js';
 
@@ -83,6 +84,7 @@ export class StepEngine<S extends StateValue = StateValue> {
   private lastPath: StepPath | undefined;
   private skipped: tf.Scalar | undefined;
   private steps = 0;
+  private disposed = false;
   readonly nonFinite: NonFinitePolicy;
   readonly fused: boolean;
   private readonly allowMissing: boolean;
@@ -147,6 +149,7 @@ export class StepEngine<S extends StateValue = StateValue> {
 
   /** Adds parameters: their state is initialised and merged into the existing state. Known names are ignored. */
   addParams(params: Readonly<Record<string, Variable>>): void {
+    this.assertUsable();
     const fresh = Object.entries(params).filter(([n]) => !(n in this.vars));
     if (fresh.length === 0 && this.current !== undefined) return;
     const added: Record<string, Variable> = Object.fromEntries(fresh);
@@ -179,6 +182,8 @@ export class StepEngine<S extends StateValue = StateValue> {
    * chain). On error nothing changes. `grads` and a tensor `loss` stay the caller's.
    */
   step(grads: Updates, loss: Loss | undefined): void {
+    this.assertUsable();
+    validateGradients(this.vars, grads, { allowMissing: this.allowMissing, block: this.owner });
     if (this.current === undefined) this.addParams({});
     if (this.nonFinite !== 'apply') void this.skippedSteps; // the counter exists from the first step on
     if (this.nonFinite !== 'apply' && typeof loss === 'number' && !Number.isFinite(Math.fround(loss))) {
@@ -255,6 +260,19 @@ export class StepEngine<S extends StateValue = StateValue> {
     }
   }
 
+  /** Throws `DISPOSED` once {@link dispose} was called: a disposed driver never restarts from a fresh state. */
+  assertUsable(): void {
+    if (this.disposed) {
+      throw new EmosensError('DISPOSED', `${this.owner}: this optimizer has been disposed; create a new one to keep training.`);
+    }
+  }
+
+  /** {@link release}, after which every step throws `DISPOSED`. */
+  dispose(): void {
+    this.release();
+    this.disposed = true;
+  }
+
   /** Releases the state, the last signals and the counter, and forgets the parameters (not disposed: they are the caller's). */
   release(): void {
     disposeState(this.current);
@@ -277,7 +295,7 @@ function findNonFinite(loss: Loss | undefined, grads: Updates, describe: boolean
   if (!describe) return 'non-finite values (NaN or Infinity) in the loss or gradients';
   const bad: string[] = [];
   const finite = (t: Tensor): boolean => {
-    const flag = tf.tidy(() => tf.all(tf.isFinite(t)));
+    const flag = isAllFinite(t);
     const value = flag.dataSync()[0] !== 0;
     flag.dispose();
     return value;

@@ -44,7 +44,7 @@ function resolve(name: string, options: EmoV3Options, known: readonly string[]):
   checkOptionKeys(name, options, known);
   const lr = check.number(name, 'lr', options.lr ?? 1, { min: 0, minExclusive: true });
   const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.995]);
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const eps = check.divisorEps(name, 'eps', options.eps ?? 1e-8);
   const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0.01, { min: 0 });
   const stopcoef = check.number(name, 'stopcoef', options.stopcoef ?? 0.04, { min: 0 });
   const useShadow = check.boolean(name, 'useShadow', options.useShadow ?? false);

@@ -61,7 +61,7 @@ export function adafactor(options: AdafactorOptions = {}): GradientTransformatio
   const clippingThreshold = options.clippingThreshold === null ? undefined : check.number(name, 'clippingThreshold', options.clippingThreshold ?? 1, { min: 0, minExclusive: true });
   const momentum = optional(name, 'momentum', options.momentum, { min: 0, max: 1, maxExclusive: true });
   const weightDecayRate = optional(name, 'weightDecayRate', options.weightDecayRate, { min: 0 });
-  const eps = check.number(name, 'eps', options.eps ?? 1e-30, { min: 0 });
+  const eps = check.divisorEps(name, 'eps', options.eps ?? 1e-30);
   const factored = check.boolean(name, 'factored', options.factored ?? true);
 
   const tx = chain({
@@ -104,7 +104,7 @@ export function lamb(options: LambOptions = {}): GradientTransformation<StateVal
   const lr = checkLearningRate(name, options.lr, 1e-3);
   const b1 = check.number(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1, maxExclusive: true });
   const b2 = check.number(name, 'b2', options.b2 ?? 0.999, { min: 0, max: 1, maxExclusive: true });
-  const eps = check.number(name, 'eps', options.eps ?? 1e-6, { min: 0 });
+  const eps = check.divisorEps(name, 'eps', options.eps ?? 1e-6);
   const epsRoot = check.number(name, 'epsRoot', options.epsRoot ?? 0, { min: 0 });
   const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
   const tx = chain({

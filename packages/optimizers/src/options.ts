@@ -76,7 +76,7 @@ export function resolveOptions(
   checkOptionKeys(optimizer, options, [...EMO_KEYS, ...extra]);
   const lr = check.number(optimizer, 'lr', options.lr ?? 1e-3, { min: 0 });
   const [b1, b2] = check.betas(optimizer, 'betas', options.betas ?? defaults.betas);
-  const eps = check.number(optimizer, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const eps = check.divisorEps(optimizer, 'eps', options.eps ?? 1e-8);
   const weightDecay = check.number(optimizer, 'weightDecay', options.weightDecay ?? defaults.weightDecay, { min: 0 });
   const useShadow = check.boolean(optimizer, 'useShadow', options.useShadow ?? false);
   return { lr, b1, b2, eps, weightDecay, useShadow };

@@ -39,7 +39,7 @@ export function resolveAdamFamily(
   checkOptionKeys(name, options, ['lr', 'betas', 'eps', 'weightDecay', ...extra]);
   const lr = checkLearningRate(name, options.lr, defaults.lr);
   const [b1, b2] = check.betas(name, 'betas', options.betas ?? [0.9, 0.999]);
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const eps = check.divisorEps(name, 'eps', options.eps ?? 1e-8);
   const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? defaults.weightDecay, { min: 0 });
   return { lr, b1, b2, eps, weightDecay };
 }
@@ -111,7 +111,7 @@ export function rmsprop(options: RmspropOptions = {}): GradientTransformation<St
   checkOptionKeys(name, options, ['lr', 'alpha', 'eps', 'weightDecay', 'momentum', 'centered']);
   const lr = checkLearningRate(name, options.lr, 1e-2);
   const alpha = check.number(name, 'alpha', options.alpha ?? 0.99, { min: 0, max: 1 });
-  const eps = check.number(name, 'eps', options.eps ?? 1e-8, { min: 0 });
+  const eps = check.divisorEps(name, 'eps', options.eps ?? 1e-8);
   const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
   const momentum = check.number(name, 'momentum', options.momentum ?? 0, { min: 0 });
   const centered = check.boolean(name, 'centered', options.centered ?? false);
@@ -143,7 +143,7 @@ export function adagrad(options: AdagradOptions = {}): GradientTransformation<St
   const lr = checkLearningRate(name, options.lr, 1e-2);
   const weightDecay = check.number(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 });
   const initialAccumulatorValue = check.number(name, 'initialAccumulatorValue', options.initialAccumulatorValue ?? 0, { min: 0 });
-  const eps = check.number(name, 'eps', options.eps ?? 1e-10, { min: 0 });
+  const eps = check.divisorEps(name, 'eps', options.eps ?? 1e-10);
   const tx = chain({
     decay: addDecayedWeights(weightDecay),
     adagrad: scaleByAdagrad({ eps, initialAccumulatorValue }),

@@ -204,6 +204,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
    * variable), and takes one step with that loss. Returns the loss when `returnCost`.
    */
   override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
+    this.engine.assertUsable();
     const { value, grads } = this.computeGradients(f, varList);
     this.discardPendingLoss();
     try {
@@ -460,6 +461,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
   /** Releases the state, signals, counters and any pending loss or restore. */
   override dispose(): void {
     this.releaseState();
+    this.engine.dispose();
     this.discardPendingLoss();
     tf.dispose(this.exported);
     this.exported = [];
