@@ -1,7 +1,7 @@
 // Declares the `emotion` and `calm` signals (module augmentation of @emosens/core), so that
 // `optimizer.signals.emotion` is typed for users; kept in the emitted .d.ts on purpose.
 /// <reference types="@emosens/emotion" preserve="true" />
-import type { GradientTransformation, StateValue } from '@emosens/core';
+import { EmosensError, describeValue, type GradientTransformation, type StateValue } from '@emosens/core';
 import * as transforms from '@emosens/optimizers';
 import { createOptimizer } from './create-optimizer.js';
 import { registerTransformFactory, type FactoryOptions } from './registry.js';
@@ -29,7 +29,8 @@ const ADAPTER_KEYS = new Set<string>(['onNonFinite', 'fused']);
  * @emosens/optimizers under `name` (so `fromConfig` and `tf.loadLayersModel` can rebuild
  * it) and returns the `tf.Optimizer` factory of the same name, which splits the adapter
  * options (`onNonFinite`, `fused`) from the optimizer's own and records the latter in the
- * config. The optimizer's options are validated by its transform, naming the option.
+ * config. The optimizer's options are validated by its transform, the adapter's by
+ * `TransformOptimizer`, each naming the option; anything but an options object is refused.
  */
 function readyMade<O extends object>(
   name: string,
@@ -37,6 +38,9 @@ function readyMade<O extends object>(
 ): ReadyMadeFactory<O> {
   registerTransformFactory(name, (o) => transform(o as O));
   return (options = {} as ConfigOptions<O> & AdapterOptions) => {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new EmosensError('INVALID_OPTION', `${name}: options must be an object, got ${describeValue(options)}.`);
+    }
     const own: Record<string, unknown> = {};
     const adapter: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(options)) {

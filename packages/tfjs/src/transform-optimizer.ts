@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   EmosensError,
   StepEngine,
+  check,
+  describeValue,
   collectTensors,
   disposeReplaced,
   isTensor,
@@ -46,6 +48,31 @@ import { getTransformFactory, type FactoryOptions } from './registry.js';
 export type NonFinitePolicy = 'skip' | 'skipExact' | 'throw';
 
 const POLICIES: readonly NonFinitePolicy[] = ['skip', 'skipExact', 'throw'];
+
+const ADAPTER_OPTIONS = ['onNonFinite', 'fused', 'source'] as const;
+
+/** Validates {@link TransformOptimizerOptions} once, naming the option: known keys only, `fused` a boolean, `onNonFinite` a policy. */
+function checkAdapterOptions(options: unknown): { policy: NonFinitePolicy; fused: boolean } {
+  const owner = 'TransformOptimizer';
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new EmosensError('INVALID_OPTION', `${owner}: options must be an object, got ${describeValue(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!(ADAPTER_OPTIONS as readonly string[]).includes(key)) {
+      throw new EmosensError('INVALID_OPTION', `${owner}: unknown option '${key}'; known options: ${ADAPTER_OPTIONS.join(', ')}.`);
+    }
+  }
+  const o = options as TransformOptimizerOptions;
+  const policy = o.onNonFinite === undefined ? 'skip' : o.onNonFinite;
+  if (!POLICIES.includes(policy)) {
+    throw new EmosensError(
+      'INVALID_OPTION',
+      `${owner}: option 'onNonFinite' must be one of ${POLICIES.map((p) => `'${p}'`).join(', ')}, got ${describeValue(policy)}.`,
+    );
+  }
+  const fused = check.boolean(owner, 'fused', o.fused ?? true);
+  return { policy, fused };
+}
 
 /** Variable names for a message: the first six, then how many more. */
 function listNames(names: readonly string[]): string {
@@ -101,6 +128,11 @@ export interface TransformOptimizerOptions {
  * await model.fit(xs, ys, { epochs: 10 });
  * ```
  *
+ * One optimizer per model: its state (moments, the loss averages and emotion scalar)
+ * belongs to the variables it trains, so a step over variables that share none with them
+ * (the same optimizer compiled into a second model) throws `INVALID_ARGUMENT` and changes
+ * nothing. Build one optimizer for each `model.compile`.
+ *
  * Differs from the PyTorch reference: a transform that needs the loss never gets a
  * silent 0 when none was given: `applyGradients` without `setLoss` throws
  * `MISSING_LOSS`.
@@ -124,17 +156,11 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     if (transform === null || typeof transform !== 'object' || typeof transform.update !== 'function' || typeof transform.init !== 'function') {
       throw new EmosensError('INVALID_OPTION', 'TransformOptimizer: transform must be a GradientTransformation ({ name, init, update }).');
     }
-    const policy = options.onNonFinite ?? 'skip';
-    if (!POLICIES.includes(policy)) {
-      throw new EmosensError(
-        'INVALID_OPTION',
-        `TransformOptimizer: option 'onNonFinite' must be one of ${POLICIES.map((p) => `'${p}'`).join(', ')}, got ${String(policy)}.`,
-      );
-    }
+    const { policy, fused } = checkAdapterOptions(options);
     this.transform = transform;
     this.onNonFinite = policy;
     this.source = options.source;
-    this.engine = new StepEngine(transform, { owner: 'TransformOptimizer', allowMissing: true, fused: options.fused ?? true, nonFinite: policy });
+    this.engine = new StepEngine(transform, { owner: 'TransformOptimizer', allowMissing: true, fused, nonFinite: policy });
   }
 
   /** The transform's current state (read it, do not dispose it); `undefined` before the first step. */

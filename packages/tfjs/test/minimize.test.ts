@@ -76,11 +76,12 @@ describe('TransformOptimizer.minimize', () => {
     const opt = new TransformOptimizer(momentumSgd(0.1, 0.5));
     opt.minimize(bowl(w), false, [w]);
     const mW = bits((opt.state as MomentumState).m[w.name]!);
-    opt.minimize(() => tf.square(b) as tf.Scalar, false, [b]);
+    // b joins w (a step over b alone, sharing no variable with w, would be a second model's: refused)
+    opt.minimize(() => tf.add(tf.mul(bowl(w)(), 0), tf.square(b)) as tf.Scalar, false, [w, b]);
     const state = opt.state as MomentumState;
     expect(opt.parameterNames).toEqual([w.name, b.name]);
     expect(state.count).toBe(2); // the shared counter was not reset by the new variable's init
-    expect(bits(state.m[w.name]!)).toEqual(mW);
+    expect(bits(state.m[w.name]!)).toEqual(mW.map((v) => v * 0.5)); // w's moment went on (g = 0): m = 0.5 m
     // b: g = 2 b = 2; m = 2; b = 1 - 0.2
     expect(bits(b)).toEqual(new Float32Array([0.8]));
     opt.dispose();
