@@ -14,8 +14,8 @@ let loading: Promise<NodeGpuModule> | undefined;
 /**
  * Loads `@tensorflow/tfjs-node-gpu` on first use (it registers the 'tensorflow' backend,
  * running on CUDA). It is an optional peer dependency: when it is not installed, or its
- * native binding cannot load, this rejects with an {@link EmosensError} that says so and
- * how to install it.
+ * native binding cannot load, this rejects with an {@link EmosensError} `MISSING_DEPENDENCY`
+ * that says so and how to install it.
  *
  * ```ts
  * const tfnode = await loadNodeGpu();
@@ -37,9 +37,8 @@ async function importNodeGpu(): Promise<NodeGpuModule> {
     loading = undefined; // a later call may succeed once the package is installed
     const message = (e as Error).message ?? String(e);
     const missing = /Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(message) && message.includes(NODE_GPU_PACKAGE);
-    // No dedicated error code exists for a missing optional dependency; INVALID_OPTION is the closest.
     throw new EmosensError(
-      'INVALID_OPTION',
+      'MISSING_DEPENDENCY',
       missing
         ? `${NODE_GPU_PACKAGE} is not installed; npm i ${NODE_GPU_PACKAGE}@4.22.0 (it needs CUDA and downloads libtensorflow when installed).`
         : `${NODE_GPU_PACKAGE} is installed but could not be loaded: ${message}`,

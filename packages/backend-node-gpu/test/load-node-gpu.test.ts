@@ -15,6 +15,7 @@ describe('loadNodeGpu', () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(EmosensError);
+    expect((error as EmosensError).code).toBe('MISSING_DEPENDENCY');
     expect((error as Error).message).toMatch(/@tensorflow\/tfjs-node-gpu is (not installed; npm i @tensorflow\/tfjs-node-gpu|installed but could not be loaded)/);
   });
 

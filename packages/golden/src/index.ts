@@ -4,7 +4,6 @@ export {
   describeResult,
   familyOf,
   optimizerFor,
-  referenceState,
   runCase,
   transformFor,
   type CaseResult,

@@ -89,19 +89,6 @@ function locateReferenceState(family: Family, state: StateValue, param: string):
   return slot ? { values, shadow: slot } : { values };
 }
 
-/**
- * The reference's per-parameter state (`exp_avg`, `exp_avg_sq`, `exp_avg_r`, `exp_avg_c`,
- * `shadow`, `step`) found in an emosens optimizer's state. Keys the optimizer does not
- * keep for that parameter are absent; `shadow` is present only once taken (this reads
- * the taken flag back synchronously).
- */
-export function referenceState(family: Family, state: StateValue, param: string): Record<string, tf.Tensor | number> {
-  const located = locateReferenceState(family, state, param);
-  const out = { ...located.values };
-  if (located.shadow && located.shadow.taken.dataSync()[0] === 1) out.shadow = located.shadow.value;
-  return out;
-}
-
 /** Where a run first left the recording. */
 export interface Mismatch {
   /** The step (0-based), or `'final'` for the final state. */

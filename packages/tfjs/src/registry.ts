@@ -21,7 +21,8 @@ const factories = new Map<string, TransformFactory>();
  * into camelCase when it loads a model, which would change the name.
  *
  * ```ts
- * registerTransformFactory('momentumSgd', (o) => chain(trace(o.beta as number), scale(-(o.lr as number))));
+ * // trace of @emosens/moments, scaleByLearningRate of @emosens/modifiers
+ * registerTransformFactory('momentumSgd', (o) => chain(trace({ decay: o.beta as number }), scaleByLearningRate(o.lr as number)));
  * const opt = createOptimizer('momentumSgd', { lr: 0.1, beta: 0.9 });
  * ```
  */
