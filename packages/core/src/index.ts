@@ -31,9 +31,11 @@ export {
   type StepOptions,
 } from './stateful-optimizer.js';
 export {
+  checkStateLayout,
   collectTensors,
   disposeReplaced,
   disposeState,
+  findNaNLeaf,
   flattenState,
   isTensor,
   unflattenState,

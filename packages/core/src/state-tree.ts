@@ -67,6 +67,52 @@ export function unflattenState<S>(template: S, leaves: ReadonlyMap<string, State
   return build(template, '') as S;
 }
 
+/**
+ * Checks that `state` has the layout of `template` (what the transform's `init` makes):
+ * the same leaf paths, each of the same kind, tensors of the same shape and dtype. Throws
+ * `INVALID_STATE`, prefixed with `owner`, naming the first missing, extra or mismatched
+ * leaf. The values are not read: a restore that refuses NaN reads them itself
+ * ({@link findNaNLeaf}).
+ */
+export function checkStateLayout(template: unknown, state: unknown, owner: string): void {
+  const expected = new Map(flattenState(template).map((l) => [l.path, l.value]));
+  const got = new Map(flattenState(state).map((l) => [l.path, l.value]));
+  for (const [path, value] of expected) {
+    const next = got.get(path);
+    if (next === undefined) throw new EmosensError('INVALID_STATE', `${owner}: the state has no value for leaf '${path}'.`);
+    if (isTensor(value)) {
+      if (!isTensor(next) || next.dtype !== value.dtype || next.shape.join(',') !== value.shape.join(',')) {
+        throw new EmosensError('INVALID_STATE', `${owner}: state leaf '${path}' must be a ${value.dtype} tensor of shape [${value.shape.join(', ')}].`);
+      }
+      if (next.isDisposed) throw new EmosensError('INVALID_STATE', `${owner}: state leaf '${path}' has been disposed.`);
+    } else if (typeof next !== typeof value || isTensor(next)) {
+      throw new EmosensError('INVALID_STATE', `${owner}: state leaf '${path}' must be a ${typeof value}.`);
+    }
+  }
+  const extra = [...got.keys()].filter((path) => !expected.has(path));
+  if (extra.length > 0) {
+    throw new EmosensError('INVALID_STATE', `${owner}: the state holds leaves the transform does not have: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', ...' : ''}.`);
+  }
+}
+
+/**
+ * The path of the first leaf of `state` holding NaN (a tensor with a NaN entry, or a NaN
+ * number), or `undefined`; reads tensor leaves back asynchronously. A restore refuses NaN
+ * and only NaN: ±Infinity is a state an optimizer can legitimately reach (a plateau
+ * schedule's `best` starts at Infinity; a second moment overflows to it after a huge
+ * finite gradient, as in torch), while a NaN state turns every later step's weights to NaN.
+ */
+export async function findNaNLeaf(state: unknown): Promise<string | undefined> {
+  for (const { path, value } of flattenState(state)) {
+    if (typeof value === 'number' && Number.isNaN(value)) return path;
+    if (isTensor(value) && (value.dtype === 'float32' || value.dtype === 'complex64')) {
+      const data = await value.data();
+      for (let i = 0; i < data.length; i += 1) if (Number.isNaN(data[i])) return path;
+    }
+  }
+  return undefined;
+}
+
 /** Every distinct tensor in a tree of plain data. */
 export function collectTensors(...trees: unknown[]): Set<Tensor> {
   const found = new Set<Tensor>();

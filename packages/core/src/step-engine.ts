@@ -4,7 +4,7 @@ import { applyStep, type StepPath } from './apply-step.js';
 import { EmosensError } from './errors.js';
 import { allFinite, isAllFinite } from './finite-guard.js';
 import { validateGradients } from './validate.js';
-import { collectTensors, disposeReplaced, disposeState, isTensor } from './state-tree.js';
+import { checkStateLayout, collectTensors, disposeReplaced, disposeState, isTensor } from './state-tree.js';
 import type { GradientTransformation, Loss, SignalName, Signals, StateValue, Updates } from './types.js';
 
 /**
@@ -168,6 +168,16 @@ export class StepEngine<S extends StateValue = StateValue> {
    */
   setState(state: S, params?: Readonly<Record<string, Variable>>): void {
     if (state === undefined || state === null) throw new EmosensError('INVALID_STATE', `${this.owner}: setState expected a state.`);
+    this.assertUsable();
+    // The state must have the layout the transform's init makes for these parameters
+    // (checked without reading values; a restore from saved weights also refuses NaN).
+    const vars = params ?? this.vars;
+    const template = this.transform.init(vars);
+    try {
+      checkStateLayout(template, state, `${this.owner}.setState`);
+    } finally {
+      disposeReplaced(template, state, vars);
+    }
     keepTree(state);
     if (this.current !== undefined) disposeReplaced(this.current, state, this.vars, params);
     this.current = state;

@@ -6,6 +6,7 @@ import {
   describeValue,
   collectTensors,
   disposeReplaced,
+  findNaNLeaf,
   isTensor,
   unflattenState,
   validateLoss,
@@ -385,37 +386,7 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
 
     const template = this.transform.init(params);
     try {
-      const leaves = new Map<string, Leaf>();
-      const used = new Set<string>();
-      for (const { segments, value } of leavesWithSegments(template)) {
-        const path = segments.join('/');
-        const savedPath = segments.map((s) => toSaved.get(s) ?? s).join('/');
-        const key = pending.leaves.has(savedPath) ? savedPath : path;
-        const leaf = pending.leaves.get(key);
-        if (leaf === undefined) {
-          throw new EmosensError(
-            'INVALID_STATE',
-            `TransformOptimizer: the restored weights have no value for state leaf '${savedPath}' of ${this.transform.name}; ` +
-              'were they saved from a differently configured optimizer?',
-          );
-        }
-        if (isTensor(value) && (!isTensor(leaf) || leaf.dtype !== value.dtype || leaf.shape.join(',') !== value.shape.join(','))) {
-          throw new EmosensError(
-            'INVALID_STATE',
-            `TransformOptimizer: restored state leaf '${savedPath}' must be a ${value.dtype} tensor of shape [${value.shape.join(', ')}].`,
-          );
-        }
-        leaves.set(path, leaf);
-        used.add(key);
-      }
-      const unused = [...pending.leaves.keys()].filter((k) => !used.has(k));
-      if (unused.length > 0) {
-        throw new EmosensError(
-          'INVALID_STATE',
-          `TransformOptimizer: the restored weights hold state that ${this.transform.name} does not have: ` +
-            `${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}.`,
-        );
-      }
+      const leaves = this.matchLeaves(template, pending.leaves, toSaved);
       const state = unflattenState(template, leaves);
       disposeReplaced(template, state, params);
       this.engine.setState(state, params);
@@ -424,6 +395,46 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
       throw error;
     }
     this.pendingRestore = undefined;
+  }
+
+  /**
+   * The restored leaves by the template's paths (`toSaved` maps a variable's current name
+   * to its saved one). Throws `INVALID_STATE` for a missing leaf, a tensor of another
+   * dtype or shape, or a leaf the transform does not have.
+   */
+  private matchLeaves(template: S, saved: ReadonlyMap<string, Leaf>, toSaved: ReadonlyMap<string, string>): Map<string, Leaf> {
+    const leaves = new Map<string, Leaf>();
+    const used = new Set<string>();
+    for (const { segments, value } of leavesWithSegments(template)) {
+      const path = segments.join('/');
+      const savedPath = segments.map((s) => toSaved.get(s) ?? s).join('/');
+      const key = saved.has(savedPath) ? savedPath : path;
+      const leaf = saved.get(key);
+      if (leaf === undefined) {
+        throw new EmosensError(
+          'INVALID_STATE',
+          `TransformOptimizer: the restored weights have no value for state leaf '${savedPath}' of ${this.transform.name}; ` +
+            'were they saved from a differently configured optimizer?',
+        );
+      }
+      if (isTensor(value) && (!isTensor(leaf) || leaf.dtype !== value.dtype || leaf.shape.join(',') !== value.shape.join(','))) {
+        throw new EmosensError(
+          'INVALID_STATE',
+          `TransformOptimizer: restored state leaf '${savedPath}' must be a ${value.dtype} tensor of shape [${value.shape.join(', ')}].`,
+        );
+      }
+      leaves.set(path, leaf);
+      used.add(key);
+    }
+    const unused = [...saved.keys()].filter((k) => !used.has(k));
+    if (unused.length > 0) {
+      throw new EmosensError(
+        'INVALID_STATE',
+        `TransformOptimizer: the restored weights hold state that ${this.transform.name} does not have: ` +
+          `${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}.`,
+      );
+    }
+    return leaves;
   }
 
   override async getWeights(): Promise<NamedTensor[]> {
@@ -442,10 +453,41 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
 
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const decoded = await decodeWeights(weightValues);
+    try {
+      await this.checkRestorable(decoded);
+    } catch (error) {
+      tf.dispose([...decoded.leaves.values()].filter(isTensor));
+      decoded.skipped.dispose();
+      throw error;
+    }
     this.releaseState();
     this.iterations_ = decoded.iterations;
     this.engine.setSkippedSteps(decoded.skipped);
     this.pendingRestore = decoded;
+  }
+
+  /**
+   * Refuses, before anything changes, weights that cannot be restored: NaN in a state leaf
+   * (±Infinity is accepted: a state can reach it legitimately), or leaves that do not fit
+   * the state the transform makes for the saved variables' shapes (a missing or extra leaf,
+   * a wrong shape or dtype). The variables are not known yet (they come with the next step),
+   * so the template is built on zeros of the saved shapes.
+   */
+  private async checkRestorable(decoded: DecodedWeights): Promise<void> {
+    const nan = await findNaNLeaf(Object.fromEntries(decoded.leaves));
+    if (nan !== undefined) {
+      throw new EmosensError(
+        'INVALID_STATE',
+        `TransformOptimizer: setWeights refused: state leaf '${nan}' holds NaN, which would turn every weight to NaN at the next step.`,
+      );
+    }
+    const params = Object.fromEntries(decoded.params.map((p) => [p.name, tf.zeros([...p.shape])]));
+    const template = this.transform.init(params);
+    try {
+      this.matchLeaves(template, decoded.leaves, new Map());
+    } finally {
+      tf.dispose([...collectTensors(template), ...Object.values(params)]);
+    }
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -167,6 +167,13 @@ export async function decodeWeights(weights: readonly NamedTensor[]): Promise<De
     throw error;
   }
   const iterations = Number((await iter.data())[0]);
+  if (iter.size !== 1 || !Number.isInteger(iterations) || iterations < 0) {
+    tf.dispose(tensors);
+    throw new EmosensError(
+      'INVALID_STATE',
+      `setWeights: '${ITER}' must be a scalar holding a whole number of steps >= 0, got ${iter.size === 1 ? String(iterations) : `shape [${iter.shape.join(', ')}]`}.`,
+    );
+  }
   const skippedCopy = tf.keep(tf.tidy(() => tf.cast(tf.reshape(skipped, []), 'int32'))) as tf.Scalar;
   return { iterations, skipped: skippedCopy, params, leaves };
 }
