@@ -50,3 +50,20 @@ export function train(problem: Problem, transform: GradientTransformation<StateV
   }
   return losses;
 }
+
+/**
+ * A rank-2 problem, so that EmoAiry's factored (row/column) second moments are exercised:
+ * f(W) = sum_ij r_i c_j (W_ij - T_ij)^2 / sum_ij r_i c_j for W of shape [4, 6], row weights
+ * r = 1..4 and column weights c = 1..6 (condition number 24), T_ij = sin(i + 2 j) / 2, from
+ * W = 0, where f is about 0.125; minimum 0 at W = T.
+ */
+export const matrixBowl: Problem = {
+  name: 'matrix bowl',
+  init: () => ({ w: tf.zeros([4, 6]) }),
+  loss: ({ w }) =>
+    tf.tidy(() => {
+      const weights = tf.outerProduct(tf.range(1, 5), tf.range(1, 7));
+      const target = tf.tensor2d(Array.from({ length: 24 }, (_, k) => Math.sin(Math.floor(k / 6) + 2 * (k % 6)) / 2), [4, 6]);
+      return tf.div(tf.sum(tf.mul(weights, tf.square(tf.sub(w!, target)))), tf.sum(weights)) as tf.Scalar;
+    }),
+};
