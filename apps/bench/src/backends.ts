@@ -64,12 +64,16 @@ export const wasmBackend: BenchBackend = {
 };
 
 interface WebGpuModule {
-  setupNodeWebGpu(options?: { setBackend?: boolean }): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }>;
   registerWebGpuKernels(): () => void;
   waitForWebGpu(): Promise<void>;
 }
 
+interface WebGpuNodeModule {
+  setupNodeWebGpu(options?: { setBackend?: boolean }): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }>;
+}
+
 let webgpuModule: WebGpuModule | undefined;
+let nodeModule: WebGpuNodeModule | undefined;
 
 /**
  * tfjs-backend-webgpu with `@emosens/backend-webgpu`'s WGSL fusion target (in Node through
@@ -85,10 +89,11 @@ export const webgpuBackend: BenchBackend = {
       // A variable specifier: the package is loaded only when this backend is tried.
       const name = '@emosens/backend-webgpu';
       webgpuModule = (await import(name)) as WebGpuModule;
+      nodeModule = (await import(`${name}/node`)) as WebGpuNodeModule;
     } catch (e) {
       return { ok: false, reason: `@emosens/backend-webgpu could not be loaded (${(e as Error).message.split('\n')[0]})` };
     }
-    const setup = await webgpuModule.setupNodeWebGpu({ setBackend: true });
+    const setup = await nodeModule.setupNodeWebGpu({ setBackend: true });
     return setup.ok ? { ok: true, detail: `adapter: ${setup.adapter}` } : { ok: false, reason: setup.reason };
   },
   registerKernels: () => {

@@ -1,5 +1,6 @@
 import { registerCpuKernels, registerWasmKernels } from '@emosens/backend-cpu';
-import { registerWebGpuKernels, setupNodeWebGpu } from '@emosens/backend-webgpu';
+import { registerWebGpuKernels } from '@emosens/backend-webgpu';
+import { setupNodeWebGpu } from '@emosens/backend-webgpu/node';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { BackendName } from './args.js';
@@ -44,7 +45,7 @@ export type ActiveBackend = Extract<BackendSetup, { ok: true }>;
 /**
  * Selects the tfjs backend and registers its fused kernels ({@link FUSED_KERNELS}).
  * `cpu` always works; `wasm` runs the package's bundled .wasm single-threaded (Node
- * cannot start tfjs's blob-URL workers); `webgpu` goes through `setupNodeWebGpu` of
+ * cannot start tfjs's blob-URL workers); `webgpu` goes through `setupNodeWebGpu` (`/node`) of
  * `@emosens/backend-webgpu` (in Node: the optional `webgpu` package and a Vulkan driver,
  * chromium's SwiftShader when `VK_ICD_FILENAMES` is unset). When a backend cannot start,
  * the result says why instead of throwing.

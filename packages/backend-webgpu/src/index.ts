@@ -17,11 +17,6 @@ export {
   type WgslProgram,
 } from './target/render-wgsl.js';
 export type { Lanes } from './target/wgsl-ops.js';
-export {
-  CHROMIUM_SWIFTSHADER_ICD,
-  setupNodeWebGpu,
-  waitForWebGpu,
-  type SetupNodeWebGpuOptions,
-  type WebGpuSetup,
-} from './setup-node-webgpu.js';
+export { waitForWebGpu } from './wait-for-webgpu.js';
+// setupNodeWebGpu (WebGPU in Node through Dawn) is Node-only: `@emosens/backend-webgpu/node`.
 export { lastWebGpuDecline, lastWebGpuStep, type StepReport } from './diagnostics.js';

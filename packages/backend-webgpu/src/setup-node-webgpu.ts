@@ -1,4 +1,4 @@
-import { backend, getBackend, setBackend } from '@tensorflow/tfjs-core';
+import { getBackend, setBackend } from '@tensorflow/tfjs-core';
 
 /** Where Debian's chromium package keeps its SwiftShader Vulkan driver manifest. */
 export const CHROMIUM_SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -110,23 +110,4 @@ async function noAdapterReason(inNode: boolean): Promise<string> {
   const icd = process.env.VK_ICD_FILENAMES;
   if (!icd) return `no WebGPU adapter and no Vulkan driver: install chromium (its SwiftShader driver, ${CHROMIUM_SWIFTSHADER_ICD}) or a GPU driver`;
   return `no WebGPU adapter from the Vulkan driver in VK_ICD_FILENAMES=${icd}`;
-}
-
-/**
- * Submits the webgpu backend's pending commands and resolves when the device has run them
- * (nothing is read back). For timing steps: `step(); await waitForWebGpu()`.
- */
-export async function waitForWebGpu(): Promise<void> {
-  const b = backend() as unknown as Partial<{
-    device: GPUDevice;
-    commandEncoder: GPUCommandEncoder | null;
-    endComputePassEncoder(): void;
-    submitQueue(): void;
-  }>;
-  if (!b.device) throw new Error(`waitForWebGpu: the active backend is '${getBackend()}', not 'webgpu'.`);
-  if (b.commandEncoder) {
-    b.endComputePassEncoder?.();
-    b.submitQueue?.();
-  }
-  await b.device.queue.onSubmittedWorkDone();
 }

@@ -1,5 +1,6 @@
 import { describeConformance } from '@emosens/conformance';
-import { registerWebGpuKernels, setupNodeWebGpu } from '../src/index.js';
+import { registerWebGpuKernels } from '../src/index.js';
+import { setupNodeWebGpu } from '../src/node.js';
 
 // The one suite every fusion target runs (golden both paths, fused == composed for the
 // reference optimizers and random chains on rank 0-4, [1] and empty parameters, in place

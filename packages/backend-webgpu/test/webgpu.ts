@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll } from 'vitest';
-import { registerWebGpuKernels, setupNodeWebGpu } from '../src/index.js';
+import { registerWebGpuKernels } from '../src/index.js';
+import { setupNodeWebGpu } from '../src/node.js';
 
 /** WebGPU in this process (set up once, not activated), or why it is unavailable. */
 export const webgpu = await setupNodeWebGpu({ setBackend: false });
