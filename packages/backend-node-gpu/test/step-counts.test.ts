@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { explainFusion, flattenState, isTensor, statefulOptimizer, unflattenState, type GradientTransformation, type StateValue } from '@emosens/core';
+import { applyStep, explainFusion, flattenState, isTensor, statefulOptimizer, unflattenState, type GradientTransformation, type StateValue } from '@emosens/core';
 import { adamw, emoAiry, emoCats, emoSens } from '@emosens/optimizers';
 import { describe, expect, it } from 'vitest';
 import { firstMismatch, useTfOpsTarget, wave } from './helpers.js';
@@ -127,14 +127,17 @@ describe('step counts through the tf-ops target, on the cpu backend', () => {
   it('a count kept on the host (a number) is not the layout: fused declines, the composed step refuses it naming the block, nothing changes', () => {
     const opt = statefulOptimizer(adamw(), { w: tf.tensor([1, 2, 3]) });
     const state = opt.state as unknown as { moments: Record<string, StateValue> } & Record<string, StateValue>;
-    const old = state.moments.count as tf.Tensor;
-    opt.setState({ ...state, moments: { ...state.moments, count: 0 } } as unknown as StateValue);
-    old.dispose();
+    const bad = { ...state, moments: { ...state.moments, count: 0 } } as unknown as StateValue;
+    // setState refuses it (the layout is checked on restore) ...
+    expect(() => opt.setState(bad)).toThrow(expect.objectContaining({ code: 'INVALID_STATE', message: expect.stringMatching(/'moments\/count' must be a float32 tensor/) }));
     const g = tf.tensor([1, 1, 1]);
-    const explained = explainFusion(opt.transform, 'cpu', { params: opt.params, state: opt.state, grads: { w: g } });
+    // ... and a step given it directly: fused declines, the composed step refuses it naming the block
+    const explained = explainFusion(opt.transform, 'cpu', { params: opt.params, state: bad, grads: { w: g } });
     expect(explained.fused).toBe(false);
     expect((explained as { reason: string }).reason).toMatch(/expected a state tensor, got number/);
-    expect(() => opt.step({ w: g }, {})).toThrow(expect.objectContaining({ code: 'INVALID_STATE', message: expect.stringMatching(/^scaleByAdam: expected a state tensor, got number/) }));
+    expect(() => applyStep(opt.transform, opt.params, bad, { w: g })).toThrow(
+      expect.objectContaining({ code: 'INVALID_STATE', message: expect.stringMatching(/^scaleByAdam: expected a state tensor, got number/) }),
+    );
     expect(Array.from(opt.params.w!.dataSync())).toEqual([1, 2, 3]);
     opt.dispose();
     g.dispose();

@@ -74,6 +74,7 @@ export function bits(values: ArrayLike<number>): number[] {
 /** `|a - e| <= atol + rtol * |e|` (the golden tolerance), NaN equal to NaN. */
 export function close(a: number, e: number, rtol = 1e-4, atol = 1e-6): boolean {
   if (Number.isNaN(a) && Number.isNaN(e)) return true;
+  if (a === e) return true; // ±Infinity on both sides (an overflowed second moment)
   return Math.abs(a - e) <= atol + rtol * Math.abs(e);
 }
 

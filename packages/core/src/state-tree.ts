@@ -69,7 +69,7 @@ export function unflattenState<S>(template: S, leaves: ReadonlyMap<string, State
 
 /**
  * Checks that `state` has the layout of `template` (what the transform's `init` makes):
- * the same leaf paths, each of the same kind, tensors of the same shape and dtype. Throws
+ * the same leaf paths, each of the same kind, tensors of the same dtype and size. Throws
  * `INVALID_STATE`, prefixed with `owner`, naming the first missing, extra or mismatched
  * leaf. The values are not read: a restore that refuses NaN reads them itself
  * ({@link findNaNLeaf}).
@@ -81,8 +81,9 @@ export function checkStateLayout(template: unknown, state: unknown, owner: strin
     const next = got.get(path);
     if (next === undefined) throw new EmosensError('INVALID_STATE', `${owner}: the state has no value for leaf '${path}'.`);
     if (isTensor(value)) {
-      if (!isTensor(next) || next.dtype !== value.dtype || next.shape.join(',') !== value.shape.join(',')) {
-        throw new EmosensError('INVALID_STATE', `${owner}: state leaf '${path}' must be a ${value.dtype} tensor of shape [${value.shape.join(', ')}].`);
+      // the same size is enough (a step count of shape [1] where init makes [] is a layout the targets take)
+      if (!isTensor(next) || next.dtype !== value.dtype || next.size !== value.size) {
+        throw new EmosensError('INVALID_STATE', `${owner}: state leaf '${path}' must be a ${value.dtype} tensor of shape [${value.shape.join(', ')}] (or another shape of ${value.size} elements).`);
       }
       if (next.isDisposed) throw new EmosensError('INVALID_STATE', `${owner}: state leaf '${path}' has been disposed.`);
     } else if (typeof next !== typeof value || isTensor(next)) {

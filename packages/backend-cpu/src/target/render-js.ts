@@ -201,6 +201,10 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
   };
   const isInput = (node: Node) => node.op === 'const' || node.op === 'grad' || node.op === 'param' || node.op === 'leaf';
 
+  // Values written to a float32 state leaf (fast precision rounds them where they are made).
+  const storedFloat = new Set<number>();
+  for (const [leaf, value] of step.writes) if (graph.leaves[leaf]!.dtype === 'float32') storedFloat.add(value.id);
+
   let temp = 0;
   let usesCutoff = false;
   // per pass: values computed once before its loop (reciprocals of divisors)
@@ -387,7 +391,18 @@ export function renderJs(step: TracedStep, precision: JsPrecision, schedule: Sch
           const node = graph.node(id);
           // each input element is read once (V8 does not merge repeated typed-array loads)
           if (node.op === 'grad' || node.op === 'param' || node.op === 'leaf') body.push(`const e${id} = ${load(node)};`);
-          else if (!isInput(node)) body.push(`const e${id} = ${cutoffs.get(id) ?? expr(node, rounding)};`);
+          else if (!isInput(node)) {
+            const code = cutoffs.get(id) ?? expr(node, rounding);
+            // Fast precision computes in float64, but a value the step stores in a float32
+            // state leaf is used as stored (rounded once here), as the composed step uses
+            // the float32 tensor it keeps: a finite gradient of 1e30 makes g * g = 1e60 finite
+            // in float64 but Infinity in float32, and the update must divide by that
+            // Infinity on both paths (moving the weight by 0), not by the float64 value.
+            // For the same reason a product or quotient of two per-element values (g * g) is
+            // rounded: it is where a float32 step overflows (|g| > 1.8e19 squares to Infinity).
+            const rangeBound = storedFloat.has(id) || ((node.op === 'mul' || node.op === 'div') && argsOf(node).every((a) => graph.node(a).domain === 'elem'));
+            body.push(`const e${id} = ${rounding !== round && rangeBound && !EXACT.has(node.op) && !cutoffs.has(id) ? `F(${code})` : code};`);
+          }
         }
         for (const r of pass.reductions) {
           const node = graph.node(r);
