@@ -10,19 +10,29 @@ export interface BenchArgs {
   readonly sizes: readonly number[];
   /** Backends to try, by name; default every known one. */
   readonly backends: readonly string[] | undefined;
+  /** The soak run instead of the timing: every Emo optimizer for `steps` steps, tensors and RSS at start and end. */
+  readonly soak: boolean;
+  /** Steps per soak run. Default 10,000. */
+  readonly steps: number;
   readonly help: boolean;
 }
 
 export const USAGE = `Usage: pnpm bench [--quick] [--json FILE] [--sizes 1e6,1e7] [--backends cpu,webgpu]
+       pnpm bench --soak [--steps 10000] [--backends cpu,wasm] [--json FILE]
 
   --json FILE      also write one JSON record per (backend, optimizer, path, params):
                    { backend, optimizer, path, params, msPerStep, stateBytes, floorMs }
   --quick          a fast smoke run (100k parameters, a few steps)
   --sizes LIST     parameter counts to measure (default 1e6,1e7)
-  --backends LIST  backends to try (default: every known one; unavailable ones are skipped with the reason)`;
+  --backends LIST  backends to try (default: every known one; unavailable ones are skipped with the reason;
+                   --soak: cpu and wasm)
+  --soak           the soak: every Emo optimizer (v2.0 and v3.9.1) for --steps steps, fused and composed,
+                   reporting the tensor count and the RSS at the start and the end of each run
+  --steps N        steps per soak run (default 10000)`;
 
 const DEFAULT_SIZES = [1_000_000, 10_000_000];
 const QUICK_SIZES = [100_000];
+const SOAK_STEPS = 10_000;
 
 function parseCount(text: string): number {
   const n = Number(text);
@@ -41,6 +51,8 @@ export function parseArgs(argv: readonly string[], cwd: string): BenchArgs {
   let sizes: number[] | undefined;
   let backends: string[] | undefined;
   let help = false;
+  let soak = false;
+  let steps = SOAK_STEPS;
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value.\n\n${USAGE}`);
@@ -65,6 +77,15 @@ export function parseArgs(argv: readonly string[], cwd: string): BenchArgs {
       case '--backends':
         backends = take().split(',').map((b) => b.trim()).filter(Boolean);
         break;
+      case '--soak':
+        soak = true;
+        break;
+      case '--steps': {
+        const text = take();
+        steps = Number(text);
+        if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps: '${text}' is not a step count (an integer >= 1).`);
+        break;
+      }
       case '--help':
       case '-h':
         help = true;
@@ -73,5 +94,5 @@ export function parseArgs(argv: readonly string[], cwd: string): BenchArgs {
         throw new Error(`unknown argument '${arg}'.\n\n${USAGE}`);
     }
   }
-  return { json, quick, sizes: sizes ?? (quick ? QUICK_SIZES : DEFAULT_SIZES), backends, help };
+  return { json, quick, sizes: sizes ?? (quick ? QUICK_SIZES : DEFAULT_SIZES), backends, soak, steps, help };
 }
