@@ -135,11 +135,12 @@ try {
     mkdirSync(project);
     const dependencies = Object.fromEntries([...tarballs].map(([name, file]) => [name, `file:${file}`]));
     dependencies['@tensorflow/tfjs'] = version;
+    dependencies['@tensorflow/tfjs-backend-wasm'] = version;
     writeFileSync(
       path.join(project, 'package.json'),
       JSON.stringify({ name: 'emosens-consumer', version: '0.0.0', private: true, dependencies, devDependencies: TOOLS }, null, 2),
     );
-    console.log(`  npm install (${tarballs.size} tarballs, @tensorflow/tfjs@${version}, ${Object.keys(TOOLS).join(', ')})`);
+    console.log(`  npm install (${tarballs.size} tarballs, @tensorflow/tfjs@${version}, @tensorflow/tfjs-backend-wasm@${version}, ${Object.keys(TOOLS).join(', ')})`);
     const install = run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], project);
     record(`tfjs ${version}: npm install`, install.ok, install.ok ? '' : tail(install.out));
     if (!install.ok) continue;
@@ -334,8 +335,9 @@ import { addDecayedWeights, scaleByLearningRate } from '@emosens/modifiers';
 import { emoSensV3 } from '@emosens/optimizers';
 import { emoSens, TransformOptimizer } from '@emosens/tfjs';
 import { emotionLogs } from '@emosens/tfjs/callbacks';
-import { registerCpuKernels } from '@emosens/backend-cpu';
+import { registerCpuKernels, registerWasmKernels } from '@emosens/backend-cpu';
 import { registerWebGpuKernels } from '@emosens/backend-webgpu';
+import { setupNodeWebGpu } from '@emosens/backend-webgpu/node';
 import { registerNodeGpuKernels } from '@emosens/backend-node-gpu';
 import { findGoldenDir } from '@emosens/golden';
 
@@ -407,6 +409,19 @@ async function main(): Promise<void> {
   runChain('fused (cpu target)');
   await fitOnce(new TransformOptimizer(emoSensV3()), 'emoSensV3 (a chain from @emosens/optimizers), fused on cpu');
   unregister();
+
+  // The same chain fused on tfjs-backend-wasm (single thread: Node cannot start its workers).
+  await import('@tensorflow/tfjs-backend-wasm');
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  check(await tf.setBackend('wasm'), \`tf.setBackend('wasm') (tfjs-backend-wasm \${tf.version.tfjs})\`);
+  const unregisterWasm = registerWasmKernels();
+  check(explainFusion(chain(scaleByAdam(), scaleByLearningRate(0.05)), 'wasm').fused, 'explainFusion on wasm after registerWasmKernels: fused');
+  runChain('fused (wasm target)');
+  unregisterWasm();
+
+  // The Node-only subpath loads and never throws (no 'webgpu' package here: ok is false).
+  const setup = await setupNodeWebGpu({ setBackend: false });
+  check(typeof setup.ok === 'boolean', \`@emosens/backend-webgpu/node: setupNodeWebGpu() resolved (ok: \${setup.ok})\`);
   console.log('consumer: all passed');
 }
 
