@@ -104,7 +104,8 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
 
   /**
    * Runs one step: transforms `grads` through the chain and adds the result to the
-   * parameters. On error nothing changes (parameters, state and step count).
+   * parameters. On error nothing changes (parameters, state and step count). A disposed
+   * gradient or parameter, or a step after {@link dispose}, throws `DISPOSED`.
    */
   step(grads: Updates, options: StepOptions = {}): void {
     this.engine.step(grads, options.loss);
@@ -118,7 +119,13 @@ export class StatefulOptimizer<S extends StateValue = StateValue> {
     return this.engine.nonFinite === 'apply' ? undefined : this.engine.skippedSteps;
   }
 
-  /** Replaces the state, e.g. one restored from a checkpoint. The old state is released. */
+  /**
+   * Replaces the state, e.g. one restored from a checkpoint. The old state is released.
+   * Throws `INVALID_STATE`, changing nothing, when the state does not have the layout the
+   * transform's `init` makes (a missing or extra leaf, another kind, dtype or size); the
+   * values are not read back (`TransformOptimizer.setWeights`, which reads them, also
+   * refuses NaN). Throws `DISPOSED` after {@link dispose}.
+   */
   setState(state: S): void {
     this.engine.setState(state);
   }

@@ -451,6 +451,13 @@ export class TransformOptimizer<S extends StateValue = StateValue> extends tf.Op
     return weights;
   }
 
+  /**
+   * Restores weights written by {@link getWeights} (the state is rebuilt at the next step,
+   * once the variables are known). Refuses with `INVALID_STATE`, changing nothing, weights
+   * that are not an emosens optimizer's, NaN in a state leaf (±Infinity is accepted), a
+   * missing or extra state leaf, a leaf of the wrong shape or dtype, and an `iter` that is
+   * not a whole number >= 0.
+   */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const decoded = await decodeWeights(weightValues);
     try {
