@@ -309,6 +309,12 @@ async function bundleSizes(project, version) {
     "model.compile({ optimizer: emoSens(), loss: 'meanSquaredError' });",
     'export { model };',
   ].join('\n');
+  // The page's own share (tfjs external): what a page pays for emosens after tree shaking.
+  const pageOwn = await tryBuild('a page with @emosens/tfjs (tfjs external)', page, ['@tensorflow/*']);
+  if (pageOwn) {
+    record(`tfjs ${version}: esbuild a page with emoSens + cpu target, tfjs external`, true, `${kb(pageOwn.min)} min, ${kb(pageOwn.gzip)} gzip`);
+    rows.push({ entry: 'page: emoSens + cpu target (tree-shaken)', full: pageOwn });
+  }
   const withTfjs = await tryBuild('a page with @tensorflow/tfjs and @emosens/tfjs', page, []);
   if (withTfjs) {
     record(`tfjs ${version}: esbuild a page with @tensorflow/tfjs + @emosens/tfjs + backend-cpu`, true, `${kb(withTfjs.min)} min, ${kb(withTfjs.gzip)} gzip`);
