@@ -2,6 +2,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi, type TestContext } from 'vitest';
 import {
+  EmosensError,
   explainFusion,
   flattenState,
   findFusionTarget,
@@ -200,6 +201,89 @@ export function describeConformance(target: ConformanceTarget): void {
           expect(tf.memory().numTensors).toBe(before);
         });
       }
+    });
+
+    // The adversarial cases that depend on the backend (issue 12), on this target: the rest
+    // (options, checkpoints) are backend-independent and live in @emosens/tfjs's adversarial test.
+    describe('adversarial inputs', () => {
+      REFERENCE_OPTIMIZERS.forEach((named) => {
+        it(`${named.name}: zero-size parameters next to normal ones train under the skip guard, fused and composed, no NaN left`, async (ctx) => {
+          ready(ctx);
+          for (const fused of [true, false]) {
+            const params = { w: tf.tensor2d([[0.5, -0.5, 1, 2], [1, 1, -1, 0]]), e: tf.zeros([0]), f: tf.zeros([0, 5]) };
+            const opt = statefulOptimizer(named.make(), params, { skipNonFinite: true, fused });
+            tf.dispose(Object.values(params));
+            const before = await valuesOf(opt.params.w!);
+            try {
+              for (let i = 0; i < 3; i++) {
+                const grads = { w: tf.fill([2, 4], 0.3 - i * 0.1), e: tf.zeros([0]), f: tf.zeros([0, 5]) };
+                opt.step(grads, { loss: 1 - i * 0.1 });
+                tf.dispose(Object.values(grads));
+                expect(opt.path).toBe(fused ? 'fused' : 'composed');
+              }
+              expect(await valuesOf(opt.skippedSteps!), `${fused ? 'fused' : 'composed'}: skipped steps`).toEqual([0]);
+              expect(await valuesOf(opt.params.w!)).not.toEqual(before);
+              for (const [p, values] of await stateSnapshot(opt.state)) {
+                expect(values.some((v) => Number.isNaN(v)), `${fused ? 'fused' : 'composed'}: NaN in state ${p}`).toBe(false);
+              }
+            } finally {
+              opt.dispose();
+            }
+          }
+        });
+        it(`${named.name}: a NaN loss under the 'apply' policy gives the same weights fused and composed`, async (ctx) => {
+          ready(ctx);
+          const run = async (fused: boolean) => {
+            const params = { w: tf.tensor1d([1, -1, 0.5]) };
+            const opt = statefulOptimizer(named.make(), params, { fused });
+            tf.dispose(Object.values(params));
+            try {
+              for (let i = 0; i < 3; i++) {
+                const g = { w: tf.tensor1d([0.1, -0.2, 0.3]) };
+                opt.step(g, { loss: i === 1 ? Number.NaN : 1 - i * 0.1 });
+                tf.dispose(Object.values(g));
+              }
+              return await valuesOf(opt.params.w!);
+            } finally {
+              opt.dispose();
+            }
+          };
+          const fused = await run(true);
+          const composed = await run(false);
+          fused.forEach((v, i) => {
+            if (Number.isNaN(composed[i]!)) expect(v, `w[${i}]`).toBeNaN();
+            else expect(Math.abs(v - composed[i]!), `w[${i}]`).toBeLessThanOrEqual(tol.atol + tol.rtol * Math.abs(composed[i]!));
+          });
+        });
+      });
+      it('a disposed gradient, a disposed parameter and step() after dispose() give DISPOSED on the fused path, changing nothing', async (ctx) => {
+        ready(ctx);
+        const code = (fn: () => unknown): string | undefined => {
+          try {
+            fn();
+          } catch (error) {
+            return error instanceof EmosensError ? error.code : String(error);
+          }
+          return undefined;
+        };
+        const make = REFERENCE_OPTIMIZERS.find((n) => n.name === 'adam')!.make;
+        const a = statefulOptimizer(make(), { w: tf.tensor1d([1, 2]) });
+        const gone = tf.tensor1d([1, 1]);
+        gone.dispose();
+        expect(code(() => a.step({ w: gone }))).toBe('DISPOSED');
+        expect(await valuesOf(a.params.w!)).toEqual([1, 2]);
+        a.dispose();
+        const w = tf.variable(tf.tensor1d([1, 2]));
+        const b = statefulOptimizer(make(), { w });
+        w.dispose();
+        const g = tf.tensor1d([1, 1]);
+        expect(code(() => b.step({ w: g }))).toBe('DISPOSED');
+        b.dispose();
+        const c = statefulOptimizer(make(), { w: tf.tensor1d([1, 2]) });
+        c.dispose();
+        expect(code(() => c.step({ w: g }))).toBe('DISPOSED');
+        g.dispose();
+      });
     });
 
     describe('fused == composed', () => {

@@ -2,7 +2,9 @@
 // (zero-size parameters, corrupt checkpoints, bad options, extreme values, disposed
 // tensors), on the composed path and fused on cpu (the typed-array target), for each
 // optimizer family where it matters. Each case refuses with a named error, or agrees
-// between the paths, and never leaves a NaN behind silently.
+// between the paths, and never leaves a NaN behind silently. The cases that depend on the
+// backend (zero-size parameters under the skip guard, a NaN loss, disposed tensors, 1e30
+// gradients) also run on every fusion target through @emosens/conformance ('adversarial inputs').
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmosensError, flattenState, isTensor, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
