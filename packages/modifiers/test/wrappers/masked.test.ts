@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { chain, disposeReplaced, explainFusion, runTransform, statefulOptimizer, type GradientTransformation, type StateValue } from '@emosens/core';
+import { chain, disposeReplaced, explainFusion, runTransform, type GradientTransformation, type StateValue } from '@emosens/core';
 import { scaleByAdam } from '@emosens/moments';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectFusedTwinsEqual, v } from './twins.js';
 // By source path: a devDependency on @emosens/backend-cpu would close a package cycle.
 import { registerCpuKernels } from '../../../backend-cpu/src/index.js';
 import { addDecayedWeights, masked, scaleByLearningRate } from '../../src/index.js';
 
-const v = (t: tf.Tensor | undefined) => Array.from(t!.dataSync());
 
 describe('masked: hand-derived', () => {
   it('runs the inner block on the selected parameters only; the others pass through', () => {
@@ -81,27 +81,6 @@ describe('masked: fused inside a chain on the typed-array target', () => {
         scaleByLearningRate((t) => 0.05 / (t + 1)),
       ) as GradientTransformation<StateValue>;
     expect(explainFusion(make(), 'cpu')).toEqual({ fused: true, target: 'typed-array' });
-    const init = { w: [0.5, -1, 2, 0.25, -0.75, 1.5], b: [0.1, -0.2] };
-    const makeParams = () => ({ w: tf.variable(tf.tensor(init.w, [2, 3])), b: tf.variable(tf.tensor(init.b)) });
-    const pf = makeParams();
-    const pc = makeParams();
-    const fusedOpt = statefulOptimizer(make(), pf);
-    const composedOpt = statefulOptimizer(make(), pc, { fused: false });
-    let before = 0;
-    for (let t = 0; t < 6; t++) {
-      if (t === 1) before = tf.memory().numTensors;
-      const g = { w: tf.tensor(init.w.map((x, i) => Math.sin(x + i + t)), [2, 3]), b: tf.tensor1d(init.b.map((x, i) => Math.cos(x + i * t))) };
-      fusedOpt.step(g);
-      composedOpt.step(g);
-      tf.dispose(Object.values(g));
-      expect(fusedOpt.path).toBe('fused');
-    }
-    expect(tf.memory().numTensors).toBe(before);
-    expect(v(pf.w)).toEqual(v(pc.w));
-    expect(v(pf.b)).toEqual(v(pc.b));
-    expect(v(pf.w)).not.toEqual(init.w.map(Math.fround));
-    fusedOpt.dispose();
-    composedOpt.dispose();
-    tf.dispose([...Object.values(pf), ...Object.values(pc)]);
+    expectFusedTwinsEqual(make, 6);
   });
 });
